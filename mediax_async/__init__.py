@@ -1,0 +1,153 @@
+"""mediax-async: an async client for Tencent Media Lab's MediaX music API.
+
+Submit image-to-music, humming composition, singing cloning (and model
+training) and source separation jobs from asyncio or trio, and wait for
+thousands of them at once with ``JobWaiter``::
+
+    async with MediaXClient() as client:
+        job = await client.submit_separation(url, content_id="repo")
+        job = await client.wait(job)
+        for f in job.output_files():
+            print(f.content_id, f.path)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._builders import (
+    humming_request,
+    image_to_music_request,
+    separation_request,
+    singing_request,
+    singing_training_request,
+)
+from ._capabilities import (
+    HummingOutputFile,
+    ImageBgmGeneration,
+    ImageBgmGenerationResult,
+    MusicComposerHumming,
+    MusicComposerHummingResult,
+    MusicSeparate,
+    MusicSeparateResult,
+    SingingCloning,
+    SingingCloningResult,
+)
+from ._client import MediaXClient
+from ._constants import DEFAULT_BASE_URL, LEGACY_BASE_URL
+from ._converter import converter, parse_job
+from ._enums import (
+    BgmOutputType,
+    HummingOutputType,
+    MusicSeparateMethod,
+    MusicSeparateTone,
+    SingingCloningType,
+    SongEmotion,
+    SongGenre,
+    SongType,
+    State,
+    SwitchOption,
+)
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    JobCanceledError,
+    JobError,
+    JobFailedError,
+    MediaXError,
+    NotFoundError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    WaiterClosedError,
+    WaitTimeoutError,
+)
+from ._files import OutputFile, output_files
+from ._models import (
+    CreateJobRequest,
+    Input,
+    Job,
+    ModelPage,
+    Output,
+    SingingModel,
+    SmartContentDescriptor,
+    SmartContentResult,
+    Source,
+    Timing,
+)
+from ._policies import PollContext, PollPolicy, RetryPolicy
+from ._waiter import CompletionStream, JobWaiter, WaiterStats
+
+try:
+    __version__ = version("mediax-async")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "LEGACY_BASE_URL",
+    "APIError",
+    "AuthenticationError",
+    "BgmOutputType",
+    "CompletionStream",
+    "ConfigurationError",
+    "CreateJobRequest",
+    "HummingOutputFile",
+    "HummingOutputType",
+    "ImageBgmGeneration",
+    "ImageBgmGenerationResult",
+    "Input",
+    "Job",
+    "JobCanceledError",
+    "JobError",
+    "JobFailedError",
+    "JobWaiter",
+    "MediaXClient",
+    "MediaXError",
+    "ModelPage",
+    "MusicComposerHumming",
+    "MusicComposerHummingResult",
+    "MusicSeparate",
+    "MusicSeparateMethod",
+    "MusicSeparateResult",
+    "MusicSeparateTone",
+    "NotFoundError",
+    "Output",
+    "OutputFile",
+    "PollContext",
+    "PollPolicy",
+    "RateLimitError",
+    "RequestValidationError",
+    "ResponseError",
+    "RetryPolicy",
+    "ServerError",
+    "SingingCloning",
+    "SingingCloningResult",
+    "SingingCloningType",
+    "SingingModel",
+    "SmartContentDescriptor",
+    "SmartContentResult",
+    "SongEmotion",
+    "SongGenre",
+    "SongType",
+    "Source",
+    "State",
+    "SwitchOption",
+    "Timing",
+    "TransportError",
+    "WaitTimeoutError",
+    "WaiterClosedError",
+    "WaiterStats",
+    "__version__",
+    "converter",
+    "humming_request",
+    "image_to_music_request",
+    "output_files",
+    "parse_job",
+    "separation_request",
+    "singing_request",
+    "singing_training_request",
+]

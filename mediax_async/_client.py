@@ -1,0 +1,273 @@
+"""``MediaXClient``: the four actions, the per-kind builders, and waiting."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
+
+import httpx
+
+from . import _constants as C
+from ._builders import (
+    humming_request,
+    image_to_music_request,
+    separation_request,
+    singing_request,
+    singing_training_request,
+)
+from ._exceptions import ConfigurationError
+from ._models import CreateJobRequest, Job, ModelPage, SingingModel
+from ._policies import RetryPolicy
+from ._protocol import (
+    Credentials,
+    create_job_payload,
+    echoes_request,
+    get_job_payload,
+    list_jobs_payload,
+    list_models_payload,
+    parse_job_answer,
+    parse_jobs_answer,
+    parse_model_page_answer,
+)
+from ._redact import Redactor
+from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._policies import PollPolicy
+    from ._waiter import JobWaiter
+
+__all__ = ["MediaXClient", "new_custom_id"]
+
+P = ParamSpec("P")
+
+
+def new_custom_id() -> str:
+    """A fresh custom id (the client gives one to every CreateJob that has none)."""
+    return C.CUSTOM_ID_PREFIX + secrets.token_hex(12)
+
+
+def _submitter(
+    build: Callable[P, CreateJobRequest],
+) -> Callable[Concatenate[MediaXClient, P], Awaitable[Job]]:
+    """A client method that builds a request with ``build`` and creates the job."""
+
+    async def submit(self: MediaXClient, /, *args: P.args, **kwargs: P.kwargs) -> Job:
+        return await self.create_job(build(*args, **kwargs))
+
+    submit.__name__ = build.__name__.replace("_request", "")
+    submit.__doc__ = f"Create the job that ``{build.__name__}`` describes.\n\n{build.__doc__}"
+    return submit
+
+
+class MediaXClient:
+    """An async client for the MediaX music API; use it as an async context manager.
+
+    Credentials come from the arguments, else from ``MEDIAX_SECRET_ID`` and
+    ``MEDIAX_SECRET_KEY``; the base URL from ``base_url``, else
+    ``MEDIAX_BASE_URL``, else the current host. ``timeout`` bounds each
+    attempt in all (seconds); connection errors, timeouts, 429 and 5xx are
+    retried up to ``max_retries`` times with exponential backoff and full
+    jitter. Pass ``http_client`` to share your own ``httpx.AsyncClient``
+    (it is not closed by this client).
+    """
+
+    def __init__(
+        self,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = C.DEFAULT_TIMEOUT,
+        max_retries: int = C.DEFAULT_MAX_RETRIES,
+        retry_policy: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
+        rng: random.Random | None = None,
+    ) -> None:
+        secret_id = secret_id if secret_id is not None else os.environ.get(C.ENV_SECRET_ID)
+        secret_key = secret_key if secret_key is not None else os.environ.get(C.ENV_SECRET_KEY)
+        missing = [
+            f"{name} (argument {arg} or environment variable {env})"
+            for name, arg, env, value in (
+                ("secret id", "secret_id", C.ENV_SECRET_ID, secret_id),
+                ("secret key", "secret_key", C.ENV_SECRET_KEY, secret_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError("missing " + " and ".join(missing))
+        assert secret_id is not None  # for mypy: checked above
+        assert secret_key is not None
+        base = base_url or os.environ.get(C.ENV_BASE_URL) or C.DEFAULT_BASE_URL
+        if not base.startswith(("https://", "http://")):
+            raise ConfigurationError(f"base_url must start with https:// or http://, got {base!r}")
+        if not timeout > 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if retry_policy is None:
+            retry_policy = RetryPolicy(max_retries=max_retries)
+        owns_http = http_client is None
+        if http_client is None:
+            http_client = httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, C.DEFAULT_CONNECT_TIMEOUT)),
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+                headers={"User-Agent": "mediax-async"},
+            )
+        self._credentials = Credentials(secret_id, secret_key)
+        self._transport = Transport(
+            base_url=base,
+            credentials=self._credentials,
+            http_client=http_client,
+            owns_http_client=owns_http,
+            timeout=timeout,
+            retry=retry_policy,
+            rng=rng,
+        )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def __aenter__(self) -> MediaXClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        await self._transport.aclose()
+
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to."""
+        return self._transport.base_url
+
+    @property
+    def secret_id(self) -> str:
+        """The secret id in use (the key is never exposed)."""
+        return self._credentials.secret_id
+
+    @property
+    def redactor(self) -> Redactor:
+        """Removes this client's secret key from text (for your own logs)."""
+        return self._transport.redactor
+
+    @property
+    def transport(self) -> Transport:
+        """The sending layer (retry counts, the httpx client)."""
+        return self._transport
+
+    def __repr__(self) -> str:
+        return f"MediaXClient(base_url={self.base_url!r}, secret_id={self.secret_id!r})"
+
+    # -- the four actions ---------------------------------------------------------
+
+    async def create_job(self, request: CreateJobRequest) -> Job:
+        """Create a job; never creates two.
+
+        A request without ``custom_id`` is given one. When a failure leaves it
+        unknown whether the service took the job (a timeout or dropped
+        connection after sending, a 5xx), the client asks ListJobs for that
+        custom id before sending again, and returns the job it finds.
+        """
+        if request.custom_id is None:
+            request = request.with_custom_id(new_custom_id())
+        custom_id = request.custom_id
+        assert custom_id is not None  # for mypy: set just above
+
+        async def find_created() -> Job | None:
+            jobs = await self.list_jobs(custom_id)
+            candidates = [job for job in jobs if echoes_request(job, request)]
+            if not candidates:
+                return None
+            return max(candidates, key=_created_key)
+
+        def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
+            return parse_job_answer("CreateJob", answer, redactor)
+
+        return await self._transport.call(
+            "CreateJob", create_job_payload(request), parse, recover=find_created
+        )
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job ``job_id`` as the service knows it now."""
+        return await self._get_job(job_id, retry=True)
+
+    async def _get_job(self, job_id: str, *, retry: bool) -> Job:
+        def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
+            return parse_job_answer("GetJob", answer, redactor)
+
+        return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
+
+    async def list_jobs(self, custom_id: str) -> list[Job]:
+        """Every job created with ``custom_id`` (the service does not keep it unique)."""
+        return await self._list_jobs(custom_id, retry=True)
+
+    async def _list_jobs(self, custom_id: str, *, retry: bool) -> list[Job]:
+        return await self._transport.call(
+            "ListJobs", list_jobs_payload(custom_id), parse_jobs_answer, retry=retry
+        )
+
+    async def list_models(self, offset: int = 0, limit: int = 10) -> ModelPage:
+        """One page of singing voice models (``limit`` from 1 to 100)."""
+        return await self._transport.call(
+            "ListModels", list_models_payload(offset, limit), parse_model_page_answer
+        )
+
+    async def iter_model_pages(
+        self, page_size: int = C.LIST_MODELS_MAX_LIMIT
+    ) -> AsyncIterator[ModelPage]:
+        """Every page of ListModels, in order, until ``total`` models have been seen."""
+        list_models_payload(0, page_size)  # check page_size before the first request
+        offset = 0
+        while True:
+            page = await self.list_models(offset=offset, limit=page_size)
+            yield page
+            offset += len(page.models)
+            if not page.models or offset >= page.total:
+                return
+
+    async def iter_models(
+        self, page_size: int = C.LIST_MODELS_MAX_LIMIT
+    ) -> AsyncIterator[SingingModel]:
+        """Every singing voice model, page after page."""
+        async for page in self.iter_model_pages(page_size):
+            for model in page.models:
+                yield model
+
+    # -- one call per kind of job ---------------------------------------------------
+
+    submit_image_to_music = _submitter(image_to_music_request)
+    submit_humming = _submitter(humming_request)
+    submit_singing = _submitter(singing_request)
+    submit_singing_training = _submitter(singing_training_request)
+    submit_separation = _submitter(separation_request)
+
+    # -- waiting ----------------------------------------------------------------------
+
+    def waiter(self, *, policy: PollPolicy | None = None, **options: Any) -> JobWaiter:
+        """A ``JobWaiter`` polling through this client; use it with ``async with``."""
+        from ._waiter import JobWaiter
+
+        return JobWaiter(self, policy=policy, **options)
+
+    async def wait(
+        self, job: Job | str, timeout: float | None = None, *, policy: PollPolicy | None = None
+    ) -> Job:
+        """Wait for one job to end and return it (COMPLETED, ERROR or CANCELED)."""
+        async with self.waiter(policy=policy, max_concurrency=1) as waiter:
+            return await waiter.wait(job, timeout=timeout)
+
+
+def _created_key(job: Job) -> float:
+    created = job.timing.created_at if job.timing is not None else None
+    return created.timestamp() if created is not None else 0.0

@@ -1,0 +1,49 @@
+"""Every default in one place: hosts, timeouts, retries, polling, limits."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "LEGACY_BASE_URL",
+]
+
+DEFAULT_BASE_URL = "https://api.mediax.tencent.com"
+"""The current host; jobs at ``/job``, models at ``/music_model``."""
+
+LEGACY_BASE_URL = "https://service-mqk0mc83-1257411467.bj.apigw.tencentcs.com/release"
+"""The legacy API gateway; jobs at ``/release/job``, models at ``/release/music_model``."""
+
+ENV_SECRET_ID = "MEDIAX_SECRET_ID"
+ENV_SECRET_KEY = "MEDIAX_SECRET_KEY"
+ENV_BASE_URL = "MEDIAX_BASE_URL"
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds one attempt may take in all (connect, send, wait, read)."""
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection."""
+
+DEFAULT_MAX_RETRIES = 3
+"""Retries after the first attempt, for connection errors, timeouts, 429 and 5xx."""
+
+DEFAULT_MAX_CONNECTIONS = 100
+"""Pooled connections of a client the library creates itself."""
+
+RETRY_INITIAL_DELAY = 0.5
+RETRY_MAX_DELAY = 30.0
+RETRY_MULTIPLIER = 2.0
+RETRY_MAX_RETRY_AFTER = 120.0
+"""A Retry-After longer than this is not waited out inside one call: the 429 is raised."""
+
+LIST_MODELS_MAX_LIMIT = 100
+LIST_MODELS_TYPE_SINGING = 2
+
+BODY_EXCERPT_CHARS = 200
+"""How much of an unexpected body an error keeps (after redaction)."""
+
+CUSTOM_ID_PREFIX = "mxa-"
+"""Prefix of the custom ids the client gives CreateJob requests that have none."""

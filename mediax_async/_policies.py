@@ -1,0 +1,169 @@
+"""Pure timing policies: how long to wait before a retry, and before the next poll.
+
+Nothing here sleeps, reads a clock or draws randomness itself: the random
+draw (a float in ``[0, 1)``) and every elapsed time are arguments, so each
+function can be tested exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import attrs
+
+from . import _constants as C
+from ._enums import State
+
+__all__ = [
+    "Jitter",
+    "PollContext",
+    "PollPolicy",
+    "RetryPolicy",
+    "backoff_delay",
+]
+
+Jitter = Literal["full", "equal", "none"]
+"""How a delay is randomised: uniform in ``[0, d]``, in ``[d/2, d]``, or not at all."""
+
+_JITTERS = ("full", "equal", "none")
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    initial: float,
+    maximum: float,
+    multiplier: float,
+    jitter: Jitter,
+    draw: float,
+) -> float:
+    """The delay before try ``attempt + 1`` (``attempt`` counts from 1), capped at ``maximum``.
+
+    Large attempts do not overflow: the exponent is clamped before it is used.
+    """
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    exponent = attempt - 1
+    if multiplier > 1 and initial > 0:
+        # initial * multiplier ** exponent > maximum  <=>  exponent > log(maximum / initial)
+        limit = math.log(max(maximum, initial) / initial, multiplier)
+        exponent = min(exponent, math.ceil(limit))
+    delay = min(maximum, initial * multiplier**exponent)
+    return apply_jitter(delay, jitter, draw)
+
+
+def apply_jitter(delay: float, jitter: Jitter, draw: float) -> float:
+    """``delay`` randomised by ``jitter`` with the uniform draw ``draw`` in ``[0, 1)``."""
+    if jitter == "full":
+        return delay * draw
+    if jitter == "equal":
+        return delay / 2 + delay / 2 * draw
+    return delay
+
+
+def _check_jitter(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in _JITTERS:
+        raise ValueError(f"{attribute.name} must be one of {', '.join(_JITTERS)}, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:  # also refuses NaN
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When a failed request is tried again: exponential backoff with jitter.
+
+    ``max_retries`` counts retries after the first attempt. A ``Retry-After``
+    from the service is honoured (the wait is at least that long) unless it is
+    longer than ``max_retry_after``, in which case the call gives up at once.
+    """
+
+    max_retries: int = attrs.field(default=C.DEFAULT_MAX_RETRIES, validator=attrs.validators.ge(0))
+    initial_delay: float = attrs.field(default=C.RETRY_INITIAL_DELAY, validator=_non_negative)
+    max_delay: float = attrs.field(default=C.RETRY_MAX_DELAY, validator=_non_negative)
+    multiplier: float = attrs.field(default=C.RETRY_MULTIPLIER, validator=_at_least_one)
+    jitter: Jitter = attrs.field(default="full", validator=_check_jitter)
+    max_retry_after: float = attrs.field(default=C.RETRY_MAX_RETRY_AFTER, validator=_non_negative)
+
+    def delay(self, attempt: int, *, retry_after: float | None, draw: float) -> float | None:
+        """Seconds to wait after failed ``attempt`` (from 1), or None to give up."""
+        if attempt > self.max_retries:
+            return None
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return None
+        delay = backoff_delay(
+            attempt,
+            initial=self.initial_delay,
+            maximum=self.max_delay,
+            multiplier=self.multiplier,
+            jitter=self.jitter,
+            draw=draw,
+        )
+        return max(delay, retry_after) if retry_after is not None else delay
+
+
+@attrs.frozen(kw_only=True)
+class PollContext:
+    """What a poll policy knows about one watched job.
+
+    ``polls`` is how many answers have been seen for it, ``state`` the last
+    state seen (None before the first answer), ``elapsed`` seconds since the
+    job was created (or since the waiter took it up), ``kind`` its
+    capability's wire key, and ``retry_after`` a delay the service asked for
+    on the last poll.
+    """
+
+    polls: int
+    state: State | None
+    elapsed: float = 0.0
+    kind: str | None = None
+    retry_after: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """How often a waiter asks for a job's state: exponential backoff between polls.
+
+    The first poll comes ``first_delay`` after the job is taken up; then the
+    interval starts at ``initial_interval`` and grows by ``multiplier`` up to
+    ``max_interval``. While a job is still SUBMITTED (queued), intervals are
+    ``submitted_factor`` times longer. ``jitter`` spreads polls so that jobs
+    created together do not poll together. A ``Retry-After`` on a poll answer
+    is a floor for that job's next delay.
+    """
+
+    first_delay: float = attrs.field(default=1.0, validator=_non_negative)
+    initial_interval: float = attrs.field(default=2.0, validator=_non_negative)
+    multiplier: float = attrs.field(default=1.5, validator=_at_least_one)
+    max_interval: float = attrs.field(default=30.0, validator=_non_negative)
+    submitted_factor: float = attrs.field(default=2.0, validator=_at_least_one)
+    jitter: Jitter = attrs.field(default="equal", validator=_check_jitter)
+
+    def next_delay(self, context: PollContext, draw: float) -> float:
+        """Seconds until the next poll of the job described by ``context``."""
+        if context.polls == 0:
+            delay = apply_jitter(self.first_delay, self.jitter, draw)
+        else:
+            delay = backoff_delay(
+                context.polls,
+                initial=self.initial_interval,
+                maximum=self.max_interval,
+                multiplier=self.multiplier,
+                jitter=self.jitter,
+                draw=draw,
+            )
+            if context.state == State.SUBMITTED:
+                delay = min(
+                    delay * self.submitted_factor, self.max_interval * self.submitted_factor
+                )
+        if context.retry_after is not None:
+            delay = max(delay, context.retry_after)
+        return delay

@@ -1,0 +1,232 @@
+"""Sending: one pooled ``httpx.AsyncClient``, deadlines, retries, redaction, logging.
+
+The transport turns every httpx failure into a ``TransportError`` (or a
+``ConfigurationError`` for a bad URL), bounds each attempt with a total
+deadline (httpx's own timeouts are per read, so a trickling server could
+otherwise hold a call forever), and retries what is safe to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from ._exceptions import (
+    ConfigurationError,
+    MediaXError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    TransportError,
+)
+from ._policies import RetryPolicy
+from ._protocol import ACTION_PATHS, Answer, Credentials, encode_body, request_body
+from ._redact import Redactor
+
+__all__ = ["Transport", "is_ambiguous", "is_transient", "logger"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("mediax_async")
+
+_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure may pass if the same request is sent again."""
+    return isinstance(exc, (TransportError, RateLimitError, ServerError, ResponseError))
+
+
+def is_ambiguous(exc: BaseException) -> bool:
+    """Whether the service may have acted on a request that failed this way."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    return isinstance(exc, (ServerError, ResponseError))
+
+
+class Transport:
+    """Posts action bodies to the service and retries transient failures."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Credentials,
+        http_client: httpx.AsyncClient,
+        owns_http_client: bool,
+        timeout: float,
+        retry: RetryPolicy,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._http = http_client
+        self._owns_http = owns_http_client
+        self._timeout = timeout
+        self._retry = retry
+        self._random = rng or random.Random()
+        self._redactor = Redactor([credentials.secret_key])
+        self._urls = {action: f"{self._base_url}/{path}" for action, path in ACTION_PATHS.items()}
+        self.retries = 0
+        """Retries sent so far (all actions)."""
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor that knows this client's secret."""
+        return self._redactor
+
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to."""
+        return self._base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy for retrying failed requests."""
+        return self._retry
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        """The underlying httpx client."""
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this transport created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def call(
+        self,
+        action: str,
+        payload: Mapping[str, Any],
+        parse: Callable[[Answer, Redactor], tuple[T, str | None]],
+        *,
+        retry: bool = True,
+        recover: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """Send ``action`` and parse its answer, retrying transient failures.
+
+        ``recover`` runs before a retry that follows an ambiguous failure (the
+        service may have acted): if it finds the outcome, that is returned
+        instead of sending again.
+        """
+        content = encode_body(request_body(action, self._credentials, payload))
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.send_once(action, content, parse, attempt=attempt)
+            except MediaXError as exc:
+                if not retry or not is_transient(exc):
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+                delay = self._retry.delay(
+                    attempt, retry_after=retry_after, draw=self._random.random()
+                )
+                if delay is None:
+                    raise
+                logger.info(
+                    "%s failed (%s), retry %d in %.2f s",
+                    action,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                    extra={"mediax_action": action, "mediax_attempt": attempt},
+                )
+                self.retries += 1
+                await anyio.sleep(delay)
+                if recover is not None and is_ambiguous(exc):
+                    found = await recover()
+                    if found is not None:
+                        return found
+
+    async def send_once(
+        self,
+        action: str,
+        content: bytes,
+        parse: Callable[[Answer, Redactor], tuple[T, str | None]],
+        *,
+        attempt: int = 1,
+    ) -> T:
+        """One attempt: post ``content``, parse the answer, log the exchange."""
+        url = self._urls[action]
+        started = time.perf_counter()
+        status: int | None = None
+        request_id: str | None = None
+        try:
+            answer = await self._post(action, url, content)
+            status = answer.status
+            value, request_id = parse(answer, self._redactor)
+        except MediaXError as exc:
+            request_id = getattr(exc, "request_id", None)
+            self._log(action, url, status, started, attempt, request_id, exc)
+            raise
+        self._log(action, url, status, started, attempt, request_id, None)
+        return value
+
+    async def _post(self, action: str, url: str, content: bytes) -> Answer:
+        try:
+            with anyio.fail_after(self._timeout):
+                response = await self._http.post(url, content=content, headers=_HEADERS)
+        except TimeoutError:
+            raise TransportError(
+                f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(
+                f"{action} could not connect: {self._describe(exc)}", action=action, sent=False
+            ) from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConfigurationError(f"bad base URL {self._base_url!r}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"{action} failed: {self._describe(exc)}", action=action, sent=True
+            ) from exc
+        return Answer(response.status_code, response.headers, response.content)
+
+    def _describe(self, exc: Exception) -> str:
+        detail = str(exc)
+        name = type(exc).__name__
+        return self._redactor(f"{name}: {detail}" if detail else name)
+
+    def _log(
+        self,
+        action: str,
+        url: str,
+        status: int | None,
+        started: float,
+        attempt: int,
+        request_id: str | None,
+        error: BaseException | None,
+    ) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        outcome = status if status is not None else "no answer"
+        logger.debug(
+            "%s POST %s -> %s in %.1f ms (attempt %d, request_id=%s)%s",
+            action,
+            url,
+            outcome,
+            elapsed_ms,
+            attempt,
+            request_id,
+            f" {type(error).__name__}" if error is not None else "",
+            extra={
+                "mediax_action": action,
+                "mediax_path": url,
+                "mediax_status": status,
+                "mediax_duration_ms": elapsed_ms,
+                "mediax_attempt": attempt,
+                "mediax_request_id": request_id,
+            },
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r})"
