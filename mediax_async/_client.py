@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
@@ -171,13 +171,16 @@ class MediaXClient:
 
     # -- the four actions ---------------------------------------------------------
 
-    async def create_job(self, request: CreateJobRequest) -> Job:
+    async def create_job(self, request: CreateJobRequest, *, exclude: Collection[str] = ()) -> Job:
         """Create a job; never creates two.
 
         A request without ``custom_id`` is given one. When a failure leaves it
         unknown whether the service took the job (a timeout or dropped
         connection after sending, a 5xx), the client asks ListJobs for that
-        custom id before sending again, and returns the job it finds.
+        custom id before sending again, and returns the job it finds: one
+        whose inputs and outputs echo the request's. When several jobs share a
+        custom id on purpose (a batch tag), ``exclude`` names the ids already
+        known to be other requests' jobs, so they are never taken for this one.
         """
         if request.custom_id is None:
             request = request.with_custom_id(new_custom_id())
@@ -186,7 +189,9 @@ class MediaXClient:
 
         async def find_created() -> Job | None:
             jobs = await self.list_jobs(custom_id)
-            candidates = [job for job in jobs if echoes_request(job, request)]
+            candidates = [
+                job for job in jobs if job.id not in exclude and echoes_request(job, request)
+            ]
             if not candidates:
                 return None
             return max(candidates, key=_created_key)

@@ -8,7 +8,7 @@ whole waiter (``Throttle``); rejected credentials end every wait at once.
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import heapq
 import inspect
 import itertools
@@ -99,15 +99,23 @@ class _SingleWait(_Subscriber):
 
 
 class _StreamWait(_Subscriber):
-    __slots__ = ("send",)
+    """Outcomes queued for one ``as_completed`` reader (nothing to close if abandoned)."""
 
-    def __init__(self, send: MemoryObjectSendStream[tuple[str, Job | BaseException]]) -> None:
-        self.send = send
+    __slots__ = ("arrived", "queue")
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[tuple[str, Job | BaseException]] = collections.deque()
+        self.arrived = anyio.Event()
 
     def deliver(self, job_id: str, outcome: Job | BaseException) -> None:
-        # The reader may have gone; the outcome is still counted in the stats.
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self.send.send_nowait((job_id, outcome))
+        self.queue.append((job_id, outcome))
+        self.arrived.set()
+
+    async def next(self) -> tuple[str, Job | BaseException]:
+        while not self.queue:
+            self.arrived = anyio.Event()
+            await self.arrived.wait()
+        return self.queue.popleft()
 
 
 class _Watch:
@@ -217,11 +225,15 @@ class JobWaiter:
         self._closed = True
         if task_group is None:
             return None
+        # Stop the background tasks without handing them the body's exception: a
+        # task group would wrap it in an ExceptionGroup, and the user's error must
+        # reach the user as it was raised.
         task_group.cancel_scope.cancel()
         try:
-            return await task_group.__aexit__(exc_type, exc, tb)
+            await task_group.__aexit__(None, None, None)
         finally:
             self._close_pending()
+        return None
 
     def _close_pending(self) -> None:
         """Give every wait still blocked an outcome: the waiter is gone."""
@@ -431,6 +443,10 @@ class JobWaiter:
     async def _work(self, receive: MemoryObjectReceiveStream[_Watch]) -> None:
         async with receive:
             async for watch in receive:
+                # A 429 may have paused the waiter after this job was handed over.
+                pause = self._throttle.resume_at - anyio.current_time()
+                if pause > 0:
+                    await anyio.sleep(pause)
                 if watch.done:
                     continue
                 async with self._limiter:
@@ -577,10 +593,7 @@ class CompletionStream:
         self._waiter = waiter
         self._timeout_at = anyio.current_time() + timeout if timeout is not None else math.inf
         self._return_exceptions = return_exceptions
-        self._send, self._receive = anyio.create_memory_object_stream[
-            tuple[str, "Job | BaseException"]
-        ](math.inf)
-        self._subscriber = _StreamWait(self._send)
+        self._subscriber = _StreamWait()
         self._remaining: dict[str, _Watch | None] = {}
         for job in jobs:
             watch = waiter._watch(job)
@@ -601,7 +614,7 @@ class CompletionStream:
             raise StopAsyncIteration
         limit = min(self._timeout_at, self._waiter._deadline_at) - anyio.current_time()
         with anyio.move_on_after(max(0.0, limit)):
-            job_id, outcome = await self._receive.receive()
+            job_id, outcome = await self._subscriber.next()
             del self._remaining[job_id]
             if isinstance(outcome, BaseException):
                 if self._return_exceptions:
@@ -635,5 +648,3 @@ class CompletionStream:
             if watch is not None:
                 self._waiter._unsubscribe(watch, self._subscriber)
         self._remaining.clear()
-        self._send.close()
-        self._receive.close()

@@ -1,0 +1,97 @@
+"""PollPolicy and Throttle: the waiter's pure pacing rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediax_async import PollContext, PollPolicy, State
+from mediax_async._throttle import Throttle
+
+NO_JITTER = PollPolicy(
+    first_delay=1.0,
+    initial_interval=2.0,
+    multiplier=2.0,
+    max_interval=10.0,
+    submitted_factor=3.0,
+    jitter="none",
+)
+
+
+def delays(policy: PollPolicy, state: State, count: int) -> list[float]:
+    return [
+        policy.next_delay(PollContext(polls=polls, state=state), draw=0.5) for polls in range(count)
+    ]
+
+
+def test_schedule_while_processing_is_exponential_and_capped() -> None:
+    """A processing job is polled after 1 s, then 2, 4, 8 s, then every 10 s."""
+    assert delays(NO_JITTER, State.PROCESSING, 6) == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_submitted_jobs_are_polled_more_slowly() -> None:
+    """A queued job waits submitted_factor times longer between polls, capped likewise."""
+    assert delays(NO_JITTER, State.SUBMITTED, 5) == [1.0, 6.0, 12.0, 24.0, 30.0]
+
+
+def test_retry_after_is_a_floor_for_the_next_delay() -> None:
+    """A Retry-After from the service is never undercut."""
+    context = PollContext(polls=1, state=State.PROCESSING, retry_after=7.5)
+    assert NO_JITTER.next_delay(context, draw=0.0) == 7.5
+    context = PollContext(polls=4, state=State.PROCESSING, retry_after=0.5)
+    assert NO_JITTER.next_delay(context, draw=0.0) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("jitter", "draw", "expected"),
+    [("full", 0.25, 1.0), ("equal", 0.5, 3.0), ("none", 0.9, 4.0)],
+)
+def test_jitter_kinds(jitter: str, draw: float, expected: float) -> None:
+    """Full jitter spans [0, d], equal jitter [d/2, d], none gives d itself."""
+    policy = PollPolicy(initial_interval=4.0, multiplier=2.0, jitter=jitter)
+    context = PollContext(polls=1, state=State.PROCESSING)
+    assert policy.next_delay(context, draw=draw) == pytest.approx(expected)
+
+
+def test_huge_poll_counts_do_not_overflow() -> None:
+    """A job watched for a very long time still gets the capped interval."""
+    context = PollContext(polls=10_000, state=State.PROCESSING)
+    assert NO_JITTER.next_delay(context, draw=0.5) == 10.0
+
+
+def test_bad_policy_values_are_refused() -> None:
+    """Negative delays, shrinking multipliers and unknown jitter are refused at construction."""
+    with pytest.raises(ValueError, match="first_delay"):
+        PollPolicy(first_delay=-1)
+    with pytest.raises(ValueError, match="multiplier"):
+        PollPolicy(multiplier=0.5)
+    with pytest.raises(ValueError, match="jitter"):
+        PollPolicy(jitter="some")
+
+
+def test_throttle_pauses_and_halves_on_429_then_recovers_gradually() -> None:
+    """A 429 pauses every poll until Retry-After and halves concurrency; successes win it back."""
+    throttle = Throttle(max_concurrency=8, recovery_successes=2)
+    throttle.on_rate_limited(now=100.0, retry_after=5.0)
+    assert throttle.resume_at == 105.0
+    assert throttle.send_time(101.0) == 105.0
+    assert throttle.concurrency == 4
+    throttle.on_rate_limited(now=101.0, retry_after=None)
+    assert throttle.concurrency == 2
+    recovered = []
+    for _ in range(12):
+        throttle.on_success()
+        recovered.append(throttle.concurrency)
+    assert recovered == [2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8]
+    throttle.on_success()
+    assert throttle.concurrency == 8
+
+
+def test_throttle_spaces_requests_at_the_rate_cap() -> None:
+    """With max_rate, consecutive sends are 1/rate apart, and a 429 halves the rate."""
+    throttle = Throttle(max_concurrency=4, max_rate=10.0)
+    times = [throttle.send_time(0.0) for _ in range(3)]
+    assert times == pytest.approx([0.0, 0.1, 0.2])
+    throttle.on_rate_limited(now=0.3, retry_after=1.0)
+    assert throttle.rate == 5.0
+    assert throttle.send_time(0.3) == pytest.approx(1.3)
+    assert throttle.send_time(0.3) == pytest.approx(1.5)

@@ -1,0 +1,131 @@
+"""JobWaiter lifecycle on asyncio and trio: cancellation, closing, errors in the body."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from mediax_async import (
+    Job,
+    MediaXError,
+    State,
+    WaiterClosedError,
+    separation_request,
+)
+from mediax_async.testing import FakeMediaX, FixedDuration, Profile, Schedule
+
+pytestmark = pytest.mark.anyio
+
+NEVER_ENDS = Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(1e9)))
+
+
+def task_ids() -> set[int]:
+    return {task.id for task in anyio.get_running_tasks()}
+
+
+async def submit(fake: FakeMediaX, count: int) -> list[Job]:
+    async with fake.client() as client:
+        return [
+            await client.create_job(separation_request(f"https://s.test/{n}", content_id="r"))
+            for n in range(count)
+        ]
+
+
+async def test_cancelling_one_wait_leaves_the_others_running() -> None:
+    """A wait cancelled by its caller stops that job's polling; the other wait goes on."""
+    fake = FakeMediaX(schedule=NEVER_ENDS)
+    cancelled, kept = await submit(fake, 2)
+    outcome: list[Job] = []
+    async with fake.client() as client, client.waiter() as waiter:
+        scope = anyio.CancelScope()
+        async with anyio.create_task_group() as tasks:
+
+            async def wait_cancelled() -> None:
+                with scope:
+                    await waiter.wait(cancelled)
+
+            async def wait_kept() -> None:
+                outcome.append(await waiter.wait(kept))
+
+            tasks.start_soon(wait_cancelled)
+            tasks.start_soon(wait_kept)
+            await wait_all_tasks_blocked()
+            scope.cancel()
+            await wait_all_tasks_blocked()
+            assert [p["id"] for p in waiter.pending()] == [kept.id]
+            fake.force_state(kept.id, State.COMPLETED)
+            waiter.notify(kept.id)
+    assert scope.cancelled_caught
+    assert [job.state for job in outcome] == [State.COMPLETED]
+
+
+async def test_leaving_the_block_ends_pending_waits_and_leaves_no_task() -> None:
+    """Closing the waiter gives every blocked wait WaiterClosedError and stops all its tasks."""
+    fake = FakeMediaX(schedule=NEVER_ENDS)
+    jobs = await submit(fake, 3)
+    before = task_ids()
+    errors: list[BaseException] = []
+    async with fake.client() as client, anyio.create_task_group() as tasks:
+        waiter = client.waiter()
+        async with waiter:
+
+            async def wait(job: Job) -> None:
+                try:
+                    await waiter.wait(job)
+                except MediaXError as exc:
+                    errors.append(exc)
+
+            for job in jobs:
+                tasks.start_soon(wait, job)
+            await wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
+    assert [type(e) for e in errors] == [WaiterClosedError] * 3
+    assert task_ids() == before
+
+
+async def test_an_error_in_the_block_comes_out_unwrapped() -> None:
+    """A user's exception inside `async with waiter` is raised as is, not in an ExceptionGroup."""
+    fake = FakeMediaX(schedule=NEVER_ENDS)
+    async with fake.client() as client:
+        with pytest.raises(KeyError, match="mine"):
+            async with client.waiter():
+                raise KeyError("mine")
+
+
+async def test_outer_cancellation_exits_cleanly() -> None:
+    """A timeout around the whole waiter cancels it without errors or leftover tasks."""
+    fake = FakeMediaX(schedule=NEVER_ENDS)
+    (job,) = await submit(fake, 1)
+    before = task_ids()
+    async with fake.client() as client:
+        with anyio.CancelScope() as scope:
+            async with client.waiter() as waiter, anyio.create_task_group() as tasks:
+                tasks.start_soon(waiter.wait, job)
+                await wait_all_tasks_blocked()
+                scope.cancel()
+                await anyio.sleep_forever()
+        assert scope.cancelled_caught
+    assert task_ids() == before
+
+
+async def test_a_waiter_outside_its_block_says_how_to_use_it() -> None:
+    """Using a waiter that was never entered raises a clear RuntimeError."""
+    fake = FakeMediaX()
+    async with fake.client() as client:
+        waiter = client.waiter()
+        with pytest.raises(RuntimeError, match="async with"):
+            await waiter.wait("some-id")
+
+
+async def test_an_already_finished_job_returns_without_polling() -> None:
+    """A Job passed in terminal state is returned at once, with no GetJob sent."""
+    fake = FakeMediaX(schedule=NEVER_ENDS)
+    (job,) = await submit(fake, 1)
+    fake.force_state(job.id, State.COMPLETED)
+    async with fake.client() as client:
+        finished = await client.get_job(job.id)
+        gets = fake.request_counts["GetJob"]
+        async with client.waiter() as waiter:
+            assert (await waiter.wait(finished)) is finished
+        assert fake.request_counts["GetJob"] == gets
