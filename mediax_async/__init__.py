@@ -13,7 +13,7 @@ thousands of them at once with ``JobWaiter``::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from ._builders import (
     humming_request,
@@ -82,8 +82,8 @@ from ._policies import PollContext, PollPolicy, RetryPolicy
 from ._waiter import CompletionStream, JobWaiter, WaiterStats
 
 try:
-    __version__ = version("mediax-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata.version("mediax-async")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [

@@ -7,6 +7,7 @@ exactly one of them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import attrs
@@ -44,6 +45,9 @@ __all__ = [
     "WireModel",
 ]
 
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The shared, empty ``extra`` of a model with no unknown keys (one per model would cost memory)."""
+
 _SONG_QUANTITY = checked(int_range(1, 100))
 _MULTITRACK_ONLY_EMOTIONS = frozenset({SongEmotion.WARM, SongEmotion.ANGRY})
 
@@ -56,7 +60,7 @@ class WireModel:
     newer server's fields survive a parse and a store.
     """
 
-    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, repr=False, hash=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -44,13 +44,19 @@ def backoff_delay(
     """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
+    if initial <= 0 or maximum <= 0:
+        return apply_jitter(0.0 if initial <= 0 else min(maximum, initial), jitter, draw)
     exponent = attempt - 1
-    if multiplier > 1 and initial > 0:
+    if multiplier > 1:
         # initial * multiplier ** exponent > maximum  <=>  exponent > log(maximum / initial)
         limit = math.log(max(maximum, initial) / initial, multiplier)
-        exponent = min(exponent, math.ceil(limit))
-    delay = min(maximum, initial * multiplier**exponent)
-    return apply_jitter(delay, jitter, draw)
+        if math.isfinite(limit):
+            exponent = min(exponent, math.ceil(limit))
+    try:
+        grown = initial * multiplier**exponent
+    except OverflowError:
+        grown = math.inf
+    return apply_jitter(min(maximum, grown), jitter, draw)
 
 
 def apply_jitter(delay: float, jitter: Jitter, draw: float) -> float:
@@ -146,6 +152,21 @@ class PollPolicy:
     max_interval: float = attrs.field(default=30.0, validator=_non_negative)
     submitted_factor: float = attrs.field(default=2.0, validator=_at_least_one)
     jitter: Jitter = attrs.field(default="equal", validator=_check_jitter)
+    error_initial_delay: float = attrs.field(default=1.0, validator=_non_negative)
+    """After a failed poll (network, 429, 5xx), the first delay before that job's next poll."""
+    error_max_delay: float = attrs.field(default=60.0, validator=_non_negative)
+    """The cap of the doubling delays after consecutive failed polls of one job."""
+
+    def error_delay(self, failures: int, draw: float) -> float:
+        """Seconds until the next poll of a job whose last ``failures`` polls failed."""
+        return backoff_delay(
+            failures,
+            initial=self.error_initial_delay,
+            maximum=self.error_max_delay,
+            multiplier=2.0,
+            jitter="equal",
+            draw=draw,
+        )
 
     def next_delay(self, context: PollContext, draw: float) -> float:
         """Seconds until the next poll of the job described by ``context``."""

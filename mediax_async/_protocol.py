@@ -241,8 +241,11 @@ def parse_retry_after(value: str | None, now: dt.datetime | None) -> float | Non
             return None
         if now is None:
             return None
+        # A "-0000" zone (RFC 5322: UTC, local zone unknown) parses as naive: read it as UTC.
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.timezone.utc)
         seconds = (when - now).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
         return None

@@ -130,6 +130,11 @@ class Transport:
                     attempt, retry_after=retry_after, draw=self._random.random()
                 )
                 if delay is None:
+                    if recover is not None and is_ambiguous(exc):
+                        # Out of retries, but the service may have acted: one last look.
+                        found = await self._try_recover(recover)
+                        if found is not None:
+                            return found
                     raise
                 logger.info(
                     "%s failed (%s), retry %d in %.2f s",
@@ -145,6 +150,13 @@ class Transport:
                     found = await recover()
                     if found is not None:
                         return found
+
+    async def _try_recover(self, recover: Callable[[], Awaitable[T | None]]) -> T | None:
+        try:
+            return await recover()
+        except MediaXError as exc:
+            logger.warning("could not check whether the service acted: %s", exc)
+            return None
 
     async def send_once(
         self,
@@ -179,15 +191,19 @@ class Transport:
                 f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
             ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # "from None": the redacted description is in the message; the original
+            # error's text is not ours to vouch for.
             raise TransportError(
                 f"{action} could not connect: {self._describe(exc)}", action=action, sent=False
-            ) from exc
+            ) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConfigurationError(f"bad base URL {self._base_url!r}: {exc}") from exc
+            raise ConfigurationError(
+                f"bad base URL {self._base_url!r}: {self._describe(exc)}"
+            ) from None
         except httpx.HTTPError as exc:
             raise TransportError(
                 f"{action} failed: {self._describe(exc)}", action=action, sent=True
-            ) from exc
+            ) from None
         return Answer(response.status_code, response.headers, response.content)
 
     def _describe(self, exc: Exception) -> str:

@@ -133,6 +133,9 @@ def enum_member(enum_type: type[WireEnum]) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be a {enum_type.__name__}, got {value!r}"
+        if isinstance(value, WireEnum) and not isinstance(value, enum_type):
+            # Another capability's enum: HummingOutputType.MP3 is 2, which is MP4 here.
+            return f"must be a {enum_type.__name__}, got {value!r}"
         member = enum_type(value)
         if not member.is_known:
             choices = ", ".join(f"{m.name} ({m.value})" for m in enum_type)

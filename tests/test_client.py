@@ -1,0 +1,743 @@
+"""MediaXClient against a scripted fake service: actions, configuration, retries, reconciliation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import trio.testing
+from seeds import (
+    PLACEHOLDERS,
+    SECRET_ID,
+    SECRET_KEY,
+    Ambiguous,
+    FakeMediaX,
+    Slow,
+    answer,
+    client_for,
+    example,
+    examples,
+)
+
+from mediax_async import (
+    DEFAULT_BASE_URL,
+    LEGACY_BASE_URL,
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    CreateJobRequest,
+    Job,
+    MediaXClient,
+    MusicSeparateMethod,
+    MusicSeparateTone,
+    NotFoundError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseError,
+    RetryPolicy,
+    ServerError,
+    SongEmotion,
+    State,
+    TransportError,
+    converter,
+    humming_request,
+    image_to_music_request,
+    separation_request,
+    singing_request,
+    singing_training_request,
+)
+
+pytestmark = pytest.mark.anyio
+
+P = PLACEHOLDERS
+URL = P["url"]
+REPO = P["contentId"]
+
+
+def virtual_time() -> pytest.MarkDecorator:
+    """Run the test on trio with a fresh MockClock: sleeps take no wall time."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    return pytest.mark.parametrize(
+        "anyio_backend", [pytest.param(("trio", {"clock": clock}), id="trio-mockclock")]
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MEDIAX_* variable from the developer's shell reaches a test."""
+    for name in ("MEDIAX_SECRET_ID", "MEDIAX_SECRET_KEY", "MEDIAX_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def separation(**options: Any) -> CreateJobRequest:
+    return separation_request(URL, content_id=REPO, **options)
+
+
+# -- the four actions ---------------------------------------------------------------------
+
+
+async def test_create_job_sends_the_vendor_body_and_returns_the_job() -> None:
+    """``create_job`` posts the vendor's CreateJob body to ``/job`` and returns the new job."""
+    service = FakeMediaX()
+    seed = example("000", "CreateJob request")
+    built = image_to_music_request(
+        URL,
+        content_id=REPO,
+        destination="/output",
+        output_prefix=P["outputPrefix"],
+        custom_id=P["customId"],
+        callback=P["callback"],
+    )
+    async with client_for(service) as client:
+        job = await client.create_job(built)
+    (sent,) = service.sent
+    assert sent.body == seed.data
+    assert str(sent.url) == f"{DEFAULT_BASE_URL}/job"
+    assert sent.headers["content-type"] == "application/json"
+    assert isinstance(job, Job)
+    assert job.id == "job-0001"
+    assert job.state == State.SUBMITTED
+    assert job.custom_id == P["customId"]
+
+
+@pytest.mark.parametrize(
+    ("action", "call"),
+    [
+        ("GetJob", lambda c: c.get_job(P["id"])),
+        ("ListJobs", lambda c: c.list_jobs(P["customId"])),
+        ("ListModels", lambda c: c.list_models(offset=0, limit=10)),
+    ],
+)
+async def test_query_actions_send_the_vendor_bodies(
+    action: str, call: Callable[[MediaXClient], Any]
+) -> None:
+    """``get_job``, ``list_jobs`` and ``list_models`` send exactly the vendor's example bodies."""
+    service = FakeMediaX()
+    service.add_job({"id": P["id"], "state": 2, "customId": P["customId"]})
+    async with client_for(service) as client:
+        await call(client)
+    (sent,) = service.sent
+    for seed in examples("request", action):
+        assert sent.body == seed.data
+    path = "/music_model" if action == "ListModels" else "/job"
+    assert str(sent.url) == DEFAULT_BASE_URL + path
+
+
+async def test_get_job_returns_the_job() -> None:
+    """``get_job`` returns the job as the service reports it."""
+    service = FakeMediaX()
+    seed_job = example("004", "GetJob response").payload["job"]
+    service.add_job(seed_job)
+    async with client_for(service) as client:
+        job = await client.get_job(seed_job["id"])
+    assert job.state == State.COMPLETED
+    assert converter.unstructure(job) == seed_job
+
+
+async def test_list_jobs_returns_every_job_with_the_custom_id() -> None:
+    """``list_jobs`` returns all jobs sharing a custom id (the service does not keep it unique)."""
+    service = FakeMediaX()
+    for number in range(3):
+        service.add_job({"id": f"j{number}", "state": 1, "customId": "shared"})
+    service.add_job({"id": "other", "state": 1, "customId": "different"})
+    async with client_for(service) as client:
+        jobs = await client.list_jobs("shared")
+        none = await client.list_jobs("nobody")
+    assert [j.id for j in jobs] == ["j0", "j1", "j2"]
+    assert none == []
+
+
+async def test_get_job_of_an_unknown_id_raises_not_found() -> None:
+    """Asking for a job the service does not know raises NotFoundError, without retrying."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.get_job("missing")
+    assert info.value.code == "JobNotFound"
+    assert service.actions() == ["GetJob"]
+
+
+async def test_list_models_returns_a_page() -> None:
+    """``list_models`` returns the page's models and the total."""
+    service = FakeMediaX(models=[example("002", "ListModels response").payload["models"][0]])
+    async with client_for(service) as client:
+        page = await client.list_models()
+    assert [m.name for m in page.models] == ["demo"]
+    assert page.total == 1
+
+
+async def test_iter_models_walks_every_page() -> None:
+    """``iter_models`` yields every model, page after page, until the total is reached."""
+    models = [{"name": f"voice_{n:03d}", "createdAt": str(1610513575000 + n)} for n in range(250)]
+    service = FakeMediaX(models=models)
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models()]
+        pages = [len(p.models) async for p in client.iter_model_pages(page_size=90)]
+    assert names == [m["name"] for m in models]
+    offsets = [(s.payload["offset"], s.payload["limit"]) for s in service.sent]
+    assert offsets[:3] == [(0, 100), (100, 100), (200, 100)]
+    assert pages == [90, 90, 70]
+    assert offsets[3:] == [(0, 90), (90, 90), (180, 90)]
+
+
+async def test_iter_models_with_no_models_asks_once() -> None:
+    """With no models, ``iter_models`` yields nothing after one request."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        assert [m async for m in client.iter_models()] == []
+    assert service.actions() == ["ListModels"]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.list_models(limit=0), "limit"),
+        (lambda c: c.list_models(limit=101), "limit"),
+        (lambda c: c.list_models(offset=-1), "offset"),
+        (lambda c: c.iter_models(page_size=101).__anext__(), "limit"),
+        (lambda c: c.get_job(""), "job_id"),
+        (lambda c: c.list_jobs(""), "custom_id"),
+    ],
+    ids=["limit-0", "limit-101", "offset-negative", "iter-page-101", "job-id", "custom-id"],
+)
+async def test_bad_arguments_are_refused_before_sending(
+    call: Callable[[MediaXClient], Any], field: str
+) -> None:
+    """Bad arguments raise RequestValidationError naming the field, and nothing is sent."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await call(client)
+    assert info.value.field == field
+    assert field in str(info.value)
+    assert service.sent == []
+
+
+SUBMITTERS = [
+    (
+        "submit_image_to_music",
+        image_to_music_request,
+        {"content_id": REPO, "emotion": SongEmotion.HAPPY, "song_quantity": 2},
+        "imageBgmGeneration",
+    ),
+    (
+        "submit_humming",
+        humming_request,
+        {"content_id": REPO, "use_sieve": True},
+        "musicComposerHumming",
+    ),
+    ("submit_singing", singing_request, {"content_id": REPO, "model_name": "v1"}, "singingCloning"),
+    (
+        "submit_singing_training",
+        singing_training_request,
+        {"model_name": "v2", "total_epoch": 40},
+        "singingCloning",
+    ),
+    (
+        "submit_separation",
+        separation_request,
+        {"content_id": REPO, "method": MusicSeparateMethod.FIVE_STEMS},
+        "musicSeperate",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "builder", "options", "key"), SUBMITTERS, ids=[s[0] for s in SUBMITTERS]
+)
+async def test_submit_methods_send_what_their_builder_builds(
+    method: str, builder: Callable[..., CreateJobRequest], options: dict[str, Any], key: str
+) -> None:
+    """Each ``submit_*`` method creates the job its request builder describes."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        job = await getattr(client, method)(URL, **options)
+    (sent,) = service.sent
+    expected = converter.unstructure(builder(URL, custom_id=job.custom_id, **options))
+    assert sent.payload == expected
+    assert key in sent.payload["outputs"][0]["smartContentDescriptor"]
+    assert job.kind == key
+
+
+@pytest.mark.parametrize(
+    ("name", "files"),
+    [
+        ("000 GetJob response", [("song.mp3", None)]),
+        ("001 GetJob response", [("xxx", None)]),
+        ("002 GetJob response (generate)", [("out.mp3", None)]),
+        ("002 GetJob response (train)", []),
+        ("003 GetJob response", [("xxx", None)]),
+        ("004 GetJob response", [("xxx", MusicSeparateTone.VOCALS)]),
+    ],
+)
+async def test_fetched_jobs_list_their_output_files(
+    name: str, files: list[tuple[str, MusicSeparateTone | None]]
+) -> None:
+    """A finished job from ``get_job`` names each file's repository and full path."""
+    seed_job = example(name[:3], name[4:]).payload["job"]
+    service = FakeMediaX()
+    service.add_job(seed_job)
+    async with client_for(service) as client:
+        job = await client.get_job(seed_job["id"])
+    found = job.output_files()
+    assert [(f.name, f.tone) for f in found] == files
+    assert [f.path for f in found] == [f"{P['destination']}/{n}" for n, _ in files]
+    assert all(f.content_id == REPO for f in found)
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+async def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without arguments, credentials come from MEDIAX_SECRET_ID and MEDIAX_SECRET_KEY."""
+    monkeypatch.setenv("MEDIAX_SECRET_ID", "env-id")
+    monkeypatch.setenv("MEDIAX_SECRET_KEY", "env-key-123456")
+    service = FakeMediaX()
+    async with client_for(service, secret_id=None, secret_key=None) as client:
+        await client.list_jobs("c")
+    assert service.sent[0].body["secretId"] == "env-id"
+    assert service.sent[0].body["secretKey"] == "env-key-123456"
+
+
+async def test_argument_credentials_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Credentials passed as arguments are used even when the environment has others."""
+    monkeypatch.setenv("MEDIAX_SECRET_ID", "env-id")
+    monkeypatch.setenv("MEDIAX_SECRET_KEY", "env-key-123456")
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        await client.list_jobs("c")
+    assert (service.sent[0].body["secretId"], service.sent[0].body["secretKey"]) == (
+        SECRET_ID,
+        SECRET_KEY,
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "missing", "present"),
+    [
+        ({}, {}, ["secret_id", "MEDIAX_SECRET_ID", "secret_key", "MEDIAX_SECRET_KEY"], []),
+        ({"secret_id": "id"}, {}, ["secret_key", "MEDIAX_SECRET_KEY"], ["MEDIAX_SECRET_ID"]),
+        ({}, {"MEDIAX_SECRET_KEY": "k" * 10}, ["MEDIAX_SECRET_ID"], ["MEDIAX_SECRET_KEY"]),
+        ({"secret_id": "", "secret_key": "k" * 10}, {}, ["MEDIAX_SECRET_ID"], ["secret key"]),
+    ],
+    ids=["nothing", "no-key", "no-id", "empty-id"],
+)
+def test_missing_credentials_are_a_configuration_error_naming_them(
+    monkeypatch: pytest.MonkeyPatch,
+    arguments: dict[str, Any],
+    environment: dict[str, str],
+    missing: list[str],
+    present: list[str],
+) -> None:
+    """Missing credentials raise ConfigurationError naming the argument and variable to set."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as info:
+        MediaXClient(**arguments)
+    message = str(info.value)
+    for name in missing:
+        assert name in message
+    for name in present:
+        assert name not in message
+
+
+async def test_base_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MEDIAX_BASE_URL sets the host and path prefix of every action."""
+    monkeypatch.setenv("MEDIAX_BASE_URL", "https://mediax.internal.example/api/")
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        await client.list_jobs("c")
+        await client.list_models()
+    assert [str(s.url) for s in service.sent] == [
+        "https://mediax.internal.example/api/job",
+        "https://mediax.internal.example/api/music_model",
+    ]
+    assert client.base_url == "https://mediax.internal.example/api"
+
+
+async def test_base_url_argument_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An explicit ``base_url`` is used even when MEDIAX_BASE_URL is set."""
+    monkeypatch.setenv("MEDIAX_BASE_URL", "https://from-env.example")
+    service = FakeMediaX()
+    async with client_for(service, base_url="https://from-arg.example") as client:
+        await client.list_jobs("c")
+    assert service.sent[0].url.host == "from-arg.example"
+
+
+async def test_legacy_gateway_paths() -> None:
+    """On the legacy gateway jobs go to ``/release/job`` and models to ``/release/music_model``."""
+    service = FakeMediaX()
+    async with client_for(service, base_url=LEGACY_BASE_URL) as client:
+        await client.list_jobs("c")
+        await client.list_models()
+    assert [s.url.path for s in service.sent] == ["/release/job", "/release/music_model"]
+    assert {s.url.scheme for s in service.sent} == {"https"}
+    assert service.sent[0].url.host == "service-mqk0mc83-1257411467.bj.apigw.tencentcs.com"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"base_url": "api.mediax.tencent.com"}, {"base_url": "ftp://x.example"}, {"timeout": 0}],
+    ids=["no-scheme", "ftp", "timeout-0"],
+)
+def test_bad_options_are_configuration_errors(options: dict[str, Any]) -> None:
+    """A base URL without http(s) or a non-positive timeout is refused at construction."""
+    with pytest.raises(ConfigurationError):
+        MediaXClient(SECRET_ID, SECRET_KEY, **options)
+
+
+async def test_client_closes_only_the_http_client_it_made() -> None:
+    """Leaving ``async with`` closes the client's own pool, never one passed in."""
+    async with MediaXClient(SECRET_ID, SECRET_KEY) as own:
+        pass
+    assert own.transport.http_client.is_closed
+    async with httpx.AsyncClient() as shared:
+        async with MediaXClient(SECRET_ID, SECRET_KEY, http_client=shared):
+            pass
+        assert not shared.is_closed
+
+
+# -- retries ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected"),
+        answer(500, {"error": {"code": "InternalError"}}),
+        answer(502, "<html><title>502 Bad Gateway</title></html>"),
+        answer(503, b""),
+        answer(429, {"error": {"code": "RequestLimitExceeded"}}),
+        answer(200, b"<html>maintenance</html>"),
+    ],
+    ids=[
+        "connect",
+        "connect-timeout",
+        "read-timeout",
+        "dropped",
+        "500",
+        "502",
+        "503",
+        "429",
+        "junk",
+    ],
+)
+async def test_transient_failures_are_retried(failure: Any) -> None:
+    """Connection errors, timeouts, 429, 5xx and unreadable answers are retried."""
+    service = FakeMediaX().then("GetJob", failure, failure)
+    service.add_job({"id": "j", "state": 2})
+    async with client_for(service) as client:
+        job = await client.get_job("j")
+        assert client.transport.retries == 2
+    assert job.state == State.PROCESSING
+    assert service.actions() == ["GetJob"] * 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, APIError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (409, APIError),
+        (422, APIError),
+    ],
+)
+async def test_other_client_errors_are_not_retried(status: int, error: type[APIError]) -> None:
+    """A 4xx other than 429 is raised at once, after a single request."""
+    service = FakeMediaX().then(
+        "ListJobs", answer(status, {"error": {"code": "E", "message": "no"}})
+    )
+    async with client_for(service) as client:
+        with pytest.raises(error) as info:
+            await client.list_jobs("c")
+    assert type(info.value) is error
+    assert info.value.status_code == status
+    assert service.actions() == ["ListJobs"]
+
+
+@virtual_time()
+async def test_default_is_three_retries() -> None:
+    """By default a failing call is tried 4 times in all, then the last error is raised."""
+    service = FakeMediaX().then("ListModels", *[httpx.ConnectError("refused")] * 10)
+    async with client_for(service, retry_policy=None) as client:
+        with pytest.raises(TransportError) as info:
+            await client.list_models()
+    assert info.value.sent is False
+    assert info.value.action == "ListModels"
+    assert service.actions() == ["ListModels"] * 4
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 5])
+async def test_max_retries_sets_the_number_of_attempts(max_retries: int) -> None:
+    """``max_retries=n`` makes n + 1 attempts."""
+    service = FakeMediaX().then("GetJob", *[answer(503, b"")] * 10)
+    policy = RetryPolicy(max_retries=max_retries, initial_delay=0)
+    async with client_for(service, retry_policy=policy) as client:
+        with pytest.raises(ServerError):
+            await client.get_job("j")
+    assert len(service.sent) == max_retries + 1
+
+
+@virtual_time()
+async def test_backoff_delays_grow_exponentially() -> None:
+    """Retries wait ``initial * multiplier ** n`` seconds (without jitter): 1 + 2 + 4."""
+    service = FakeMediaX().then("ListJobs", *[httpx.ConnectError("refused")] * 3)
+    policy = RetryPolicy(initial_delay=1, multiplier=2, jitter="none")
+    async with client_for(service, retry_policy=policy) as client:
+        start = anyio.current_time()
+        await client.list_jobs("c")
+        elapsed = anyio.current_time() - start
+    assert elapsed == pytest.approx(7.0)
+    assert len(service.sent) == 4
+
+
+@virtual_time()
+async def test_retry_after_seconds_is_honoured() -> None:
+    """After a 429 with ``Retry-After: 10`` the retry waits at least 10 seconds."""
+    limited = answer(429, {"error": {"code": "LimitExceeded"}}, **{"Retry-After": "10"})
+    service = FakeMediaX().then("GetJob", limited)
+    service.add_job({"id": "j", "state": 1})
+    async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
+        start = anyio.current_time()
+        await client.get_job("j")
+        elapsed = anyio.current_time() - start
+    assert 10 <= elapsed < 10.1
+    assert len(service.sent) == 2
+
+
+@virtual_time()
+async def test_retry_after_http_date_is_measured_from_the_date_header() -> None:
+    """A Retry-After HTTP date is measured from the answer's own Date, not the local clock."""
+    headers = {
+        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Retry-After": "Wed, 21 Oct 2015 07:28:20 GMT",
+    }
+    service = FakeMediaX().then("GetJob", answer(429, b"", **headers))
+    service.add_job({"id": "j", "state": 1})
+    async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
+        start = anyio.current_time()
+        await client.get_job("j")
+        elapsed = anyio.current_time() - start
+    assert 20 <= elapsed < 20.1
+
+
+@virtual_time()
+async def test_retry_after_longer_than_the_limit_is_raised_at_once() -> None:
+    """A Retry-After beyond ``max_retry_after`` raises RateLimitError without waiting."""
+    headers = {
+        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Retry-After": "Wed, 21 Oct 2015 09:00:00 GMT",
+    }
+    service = FakeMediaX().then("GetJob", answer(429, b"", **headers))
+    async with client_for(service) as client:
+        start = anyio.current_time()
+        with pytest.raises(RateLimitError) as info:
+            await client.get_job("j")
+        assert anyio.current_time() == start
+    assert info.value.retry_after == 92 * 60
+    assert len(service.sent) == 1
+
+
+@virtual_time()
+async def test_a_slow_answer_is_cut_off_by_the_deadline() -> None:
+    """``timeout`` bounds each attempt in all: a server that never answers gives TransportError."""
+    service = FakeMediaX().then("GetJob", Slow(3600))
+    policy = RetryPolicy(max_retries=0)
+    async with client_for(service, timeout=2.5, retry_policy=policy) as client:
+        start = anyio.current_time()
+        with pytest.raises(TransportError) as info:
+            await client.get_job("j")
+        elapsed = anyio.current_time() - start
+    assert elapsed == pytest.approx(2.5)
+    assert info.value.sent is True
+    assert "2.5" in str(info.value)
+
+
+@virtual_time()
+async def test_a_slow_answer_is_retried_after_the_deadline() -> None:
+    """A query cut off by the deadline is sent again and can then succeed."""
+    service = FakeMediaX().then("GetJob", Slow(3600))
+    service.add_job({"id": "j", "state": 3})
+    async with client_for(service, timeout=5) as client:
+        start = anyio.current_time()
+        job = await client.get_job("j")
+        elapsed = anyio.current_time() - start
+    assert job.state == State.COMPLETED
+    assert 5 <= elapsed < 6
+    assert service.actions() == ["GetJob", "GetJob"]
+
+
+@pytest.mark.parametrize(
+    ("action", "call"),
+    [
+        ("GetJob", lambda c: c.get_job("j")),
+        ("ListJobs", lambda c: c.list_jobs("c")),
+        ("ListModels", lambda c: c.list_models()),
+    ],
+)
+async def test_queries_are_resent_after_ambiguous_failures(
+    action: str, call: Callable[[MediaXClient], Any]
+) -> None:
+    """Queries change nothing, so after a read timeout they are simply sent again."""
+    service = FakeMediaX().then(action, Ambiguous(httpx.ReadTimeout("slow")), answer(502, b""))
+    service.add_job({"id": "j", "state": 1, "customId": "c"})
+    async with client_for(service) as client:
+        await call(client)
+    assert service.actions() == [action] * 3
+
+
+# -- CreateJob: never two jobs ------------------------------------------------------------------
+
+
+async def test_create_job_gets_a_custom_id_when_it_has_none() -> None:
+    """A CreateJob without a custom id is sent with a fresh one, different for each job."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        first = await client.create_job(separation())
+        second = await client.submit_separation(URL, content_id=REPO)
+    ids = [s.payload["customId"] for s in service.sent]
+    assert all(isinstance(i, str) and 0 < len(i) < 64 for i in ids)
+    assert ids[0] != ids[1]
+    assert [first.custom_id, second.custom_id] == ids
+
+
+async def test_create_job_keeps_the_users_custom_id() -> None:
+    """A custom id given by the user is sent unchanged."""
+    service = FakeMediaX()
+    async with client_for(service) as client:
+        job = await client.create_job(separation(custom_id="mine-1"))
+    assert service.sent[0].payload["customId"] == "mine-1"
+    assert job.custom_id == "mine-1"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected without sending a response"),
+        httpx.WriteError("connection reset"),
+        answer(500, {"error": {"code": "InternalError"}}),
+        answer(502, "<html><title>502 Bad Gateway</title></html>"),
+        answer(504, b""),
+        answer(200, b"{truncated"),
+    ],
+    ids=["read-timeout", "dropped", "write-error", "500", "502", "504", "garbled"],
+)
+async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any) -> None:
+    """When the job was created despite the failure, the client finds it and does not resend."""
+    service = FakeMediaX().then("CreateJob", Ambiguous(failure))
+    async with client_for(service) as client:
+        job = await client.create_job(separation())
+    assert service.actions() == ["CreateJob", "ListJobs"]
+    assert len(service.jobs) == 1
+    (created,) = service.jobs.values()
+    assert job.id == created["id"]
+    assert service.sent[1].payload == {"customId": service.sent[0].payload["customId"]}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected"),
+        answer(503, b""),
+    ],
+    ids=["read-timeout", "dropped", "503"],
+)
+async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> None:
+    """When no job was created, the client checks ListJobs and sends the same CreateJob again."""
+    service = FakeMediaX().then("CreateJob", failure)
+    async with client_for(service) as client:
+        job = await client.create_job(separation())
+    assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
+    assert len(service.jobs) == 1
+    assert service.sent[0].body == service.sent[2].body
+    assert job.id == next(iter(service.jobs))
+
+
+async def test_connect_error_resends_without_listing_jobs() -> None:
+    """A request that never left (connection refused) is resent without asking ListJobs."""
+    service = FakeMediaX().then("CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x"))
+    async with client_for(service) as client:
+        await client.create_job(separation())
+    assert service.actions() == ["CreateJob"] * 3
+    assert len(service.jobs) == 1
+
+
+async def test_rate_limited_create_job_is_resent_without_listing_jobs() -> None:
+    """A 429 means the job was not taken: CreateJob is resent without asking ListJobs."""
+    service = FakeMediaX().then("CreateJob", answer(429, {"error": {"code": "LimitExceeded"}}))
+    async with client_for(service) as client:
+        await client.create_job(separation())
+    assert service.actions() == ["CreateJob", "CreateJob"]
+
+
+async def test_someone_elses_job_with_the_same_custom_id_is_not_taken() -> None:
+    """A listed job with the same custom id but other inputs is not mistaken for ours."""
+    service = FakeMediaX().then("CreateJob", httpx.ReadTimeout("read timed out"))
+    service.add_job(
+        {
+            "id": "someone-else",
+            "state": 3,
+            "customId": "shared-id",
+            "inputs": [{"url": "https://cdn.example.com/other.wav"}],
+            "outputs": [
+                {
+                    "contentId": REPO,
+                    "inputSelectors": [0],
+                    "smartContentDescriptor": {"musicSeperate": {"method": 1}},
+                }
+            ],
+        }
+    )
+    async with client_for(service) as client:
+        job = await client.create_job(separation(custom_id="shared-id"))
+    assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
+    assert job.id != "someone-else"
+    assert len(service.jobs) == 2
+
+
+@virtual_time()
+async def test_create_job_cut_off_by_the_deadline_is_reconciled() -> None:
+    """A CreateJob that times out is checked with ListJobs before it is sent again."""
+    service = FakeMediaX().then("CreateJob", Slow(3600))
+    async with client_for(service, timeout=10) as client:
+        job = await client.create_job(separation())
+    assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
+    assert len(service.jobs) == 1
+    assert job.id in service.jobs
+
+
+async def test_create_job_rejected_by_the_service_is_not_resent() -> None:
+    """A CreateJob refused with a 4xx is raised after a single request."""
+    service = FakeMediaX().then(
+        "CreateJob", answer(400, {"error": {"code": "InvalidParameter", "message": "bad url"}})
+    )
+    async with client_for(service) as client:
+        with pytest.raises(APIError, match="bad url"):
+            await client.create_job(separation())
+    assert service.actions() == ["CreateJob"]
+
+
+async def test_unreadable_create_answers_end_in_response_error() -> None:
+    """Answers that never parse end in ResponseError after the retries, with one job at most."""
+    junk = answer(200, {"requestId": "r-junk", "unexpected": True})
+    service = FakeMediaX().then("CreateJob", *[junk] * 4)
+    async with client_for(service) as client:
+        with pytest.raises(ResponseError) as info:
+            await client.create_job(separation())
+    assert info.value.request_id == "r-junk"
+    assert service.actions().count("CreateJob") == 4
+    assert service.jobs == {}
