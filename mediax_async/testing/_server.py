@@ -1,0 +1,152 @@
+"""Serving over real HTTP with uvicorn (an optional dependency, imported lazily)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import ModuleType
+from typing import Any, TextIO
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._asgi import InjectedDisconnect
+from ._schedule import Schedule
+from ._service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeMediaX
+from ._tasks import background_tasks
+
+__all__ = ["run_emulator", "serve_app"]
+
+
+def _import_uvicorn() -> ModuleType:
+    try:
+        import uvicorn
+    except ImportError as error:
+        raise RuntimeError(
+            "serving the fake over HTTP needs uvicorn: pip install 'mediax-async[cli]'"
+        ) from error
+    return uvicorn
+
+
+class _HideInjectedDisconnects(logging.Filter):
+    """Keeps uvicorn from logging, as a crash, a connection the fake dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDisconnect))
+
+
+@contextmanager
+def _quiet_injected_disconnects() -> Iterator[None]:
+    logger = logging.getLogger("uvicorn.error")
+    hide = _HideInjectedDisconnects()
+    logger.addFilter(hide)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hide)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn in a background task; yield its base URL.
+
+    ``port=0`` picks a free port: the socket is bound here and handed to
+    uvicorn, so the URL carries the real port. Runs on asyncio only (uvicorn
+    does). The block is cancelled if the server stops (e.g. on Ctrl-C).
+    """
+    uvicorn = _import_uvicorn()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError("serving over HTTP needs the asyncio backend (uvicorn)") from None
+
+    def stop_serving(tasks: TaskGroup) -> None:
+        server.should_exit = True  # a graceful stop: uvicorn closes its connections
+
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", access_log=False, ws="none", interface="asgi3"
+    )
+    server = uvicorn.Server(config)
+    with _bind(host, port) as sock, _quiet_injected_disconnects():
+        async with background_tasks(stop=stop_serving) as tasks:
+
+            async def serve_until_stopped() -> None:
+                await server.serve(sockets=[sock])
+                tasks.cancel_scope.cancel()
+
+            # The socket listens already: requests made before uvicorn runs wait in its backlog.
+            tasks.start_soon(serve_until_stopped)
+            yield _base_url(sock)
+
+
+def run_emulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    speed: float = 1.0,
+    seed: int | None = None,
+    secret_id: str = DEFAULT_SECRET_ID,
+    secret_key: str = DEFAULT_SECRET_KEY,
+    schedule: Schedule | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Serve a fake MediaX over HTTP until interrupted (Ctrl-C or SIGINT); blocks.
+
+    Prints to ``out`` (default: stdout), flushed, once the server accepts
+    requests: the base URL on a line of its own, then ``MEDIAX_SECRET_ID=...``
+    and ``MEDIAX_SECRET_KEY=...``. ``port=0`` picks a free port. Fake time runs
+    ``speed`` times faster than the wall clock, and the jobs' timestamps follow
+    the wall clock from the start. ``seed=None`` draws fresh ids and durations.
+    Needs uvicorn.
+    """
+    _import_uvicorn()
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(
+            _emulate,
+            host,
+            port,
+            FakeMediaX(
+                secret_id=secret_id,
+                secret_key=secret_key,
+                seed=seed,
+                schedule=schedule,
+                speed=speed,
+                # asyncio's clock is time.monotonic(); line its zero up with the wall clock.
+                epoch_offset_ms=round((time.time() - time.monotonic() * speed) * 1000),
+            ),
+            out if out is not None else sys.stdout,
+            backend="asyncio",
+        )
+
+
+async def _emulate(host: str, port: int, fake: FakeMediaX, out: TextIO) -> None:
+    async with fake.serve(host, port) as base_url:
+        fake.base_url = base_url
+        print(base_url, file=out, flush=True)
+        print(f"MEDIAX_SECRET_ID={fake.secret_id}", file=out)
+        print(f"MEDIAX_SECRET_KEY={fake.secret_key}", file=out, flush=True)
+        await anyio.sleep_forever()
