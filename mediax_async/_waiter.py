@@ -16,12 +16,11 @@ import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._enums import State
 from ._exceptions import (
@@ -34,14 +33,17 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._models import Job
-from ._policies import PollContext, PollPolicy, backoff_delay
+from ._policies import PollContext, PollPolicy
 from ._throttle import Throttle
 from ._transport import is_transient, logger
+from ._validation import lenient
 
 if TYPE_CHECKING:
     from ._client import MediaXClient
 
 __all__ = ["JobWaiter", "WaiterStats"]
+
+T = TypeVar("T")
 
 JobRef = Job | str
 """A job to wait for: a ``Job`` or its id."""
@@ -49,8 +51,7 @@ JobRef = Job | str
 StateHook = Callable[[Job, "State | None", State], Any]
 SettledHook = Callable[[str, "Job | BaseException"], Any]
 
-_TRANSIENT_INITIAL = 1.0
-_TRANSIENT_MAX = 60.0
+_NO_TIMEKEEPER = -math.inf
 
 
 @attrs.define
@@ -119,30 +120,63 @@ class _StreamWait(_Subscriber):
 
 
 class _Watch:
-    """One watched job: everything the scheduler needs, and nothing more."""
+    """One watched job: what the scheduler needs, kept small (100k of these must fit).
+
+    It does not keep every answer: while a job runs only its state and timing
+    change, so the last job seen is the first one (``template``, often the
+    caller's own object) with the last state and timing put back.
+    """
 
     __slots__ = (
         "done",
         "failures",
-        "job",
         "job_id",
         "keep",
+        "outcome",
         "polls",
         "seq",
         "started",
+        "state",
         "subscribers",
+        "template",
+        "timing",
     )
 
     def __init__(self, job_id: str, job: Job | None, started: float) -> None:
         self.job_id = job_id
-        self.job = job
+        self.template = job
+        self.state = job.state if job is not None else None
+        self.timing = job.timing if job is not None else None
         self.started = started
         self.polls = 0
         self.failures = 0
         self.seq = 0
         self.done = False
         self.keep = False
-        self.subscribers: list[_Subscriber] = []
+        self.outcome: Job | BaseException | None = None
+        self.subscribers: list[_Subscriber] | None = None
+
+    @property
+    def job(self) -> Job | None:
+        """The last job seen (None before the first answer for a bare id)."""
+        template = self.template
+        if template is None or (template.state == self.state and template.timing == self.timing):
+            return template
+        assert self.state is not None  # set together with the template
+        with lenient():  # the service's values, not a user's: no construction checks
+            return attrs.evolve(template, state=self.state, timing=self.timing)
+
+    def subscribe(self, subscriber: _Subscriber) -> None:
+        if self.subscribers is None:
+            self.subscribers = [subscriber]
+        else:
+            self.subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: _Subscriber) -> bool:
+        """Remove ``subscriber``; whether anyone is still waiting."""
+        if self.subscribers is not None and subscriber in self.subscribers:
+            self.subscribers.remove(subscriber)
+        return bool(self.subscribers)
 
 
 class JobWaiter:
@@ -189,8 +223,9 @@ class JobWaiter:
         self._watches: dict[str, _Watch] = {}
         self._heap: list[tuple[float, int, _Watch]] = []
         self._seq = itertools.count(1)
-        self._wakeup = anyio.Event()
-        self._sleeping_until = math.inf
+        self._timekeeper_due = _NO_TIMEKEEPER
+        self._timekeeper_wakeup = anyio.Event()
+        self._parked: collections.deque[anyio.Event] = collections.deque()
         self._fatal: BaseException | None = None
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -205,14 +240,11 @@ class JobWaiter:
             raise RuntimeError("a JobWaiter can be entered only once")
         if self._deadline is not None:
             self._deadline_at = anyio.current_time() + self._deadline
-        send, receive = anyio.create_memory_object_stream[_Watch](0)
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
-        task_group.start_soon(self._schedule, send)
         for _ in range(self._throttle.max_concurrency):
-            task_group.start_soon(self._work, receive.clone())
-        receive.close()
+            task_group.start_soon(self._work)
         return self
 
     async def __aexit__(
@@ -270,13 +302,13 @@ class JobWaiter:
         for watch in self._watches.values():
             if watch.done:
                 continue
-            job = watch.job
+            template = watch.template
             records.append(
                 {
                     "id": watch.job_id,
-                    "customId": job.custom_id if job is not None else None,
-                    "state": int(job.state) if job is not None else None,
-                    "kind": job.kind if job is not None else None,
+                    "customId": template.custom_id if template is not None else None,
+                    "state": int(watch.state) if watch.state is not None else None,
+                    "kind": template.kind if template is not None else None,
                     "polls": watch.polls,
                 }
             )
@@ -307,7 +339,7 @@ class JobWaiter:
         subscriber = _SingleWait()
         if watch.done:
             return self._unwrap(self._outcome_of(watch))
-        watch.subscribers.append(subscriber)
+        watch.subscribe(subscriber)
         try:
             with anyio.move_on_after(self._time_left(timeout)):
                 await subscriber.event.wait()
@@ -320,20 +352,49 @@ class JobWaiter:
             )
         return self._unwrap(subscriber.outcome)
 
+    @overload
+    def as_completed(
+        self,
+        jobs: Iterable[JobRef],
+        *,
+        timeout: float | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> CompletionStream[Job]: ...
+
+    @overload
+    def as_completed(
+        self, jobs: Iterable[JobRef], *, timeout: float | None = None, return_exceptions: bool
+    ) -> CompletionStream[Job | Exception]: ...
+
     def as_completed(
         self,
         jobs: Iterable[JobRef],
         *,
         timeout: float | None = None,
         return_exceptions: bool = False,
-    ) -> CompletionStream:
+    ) -> CompletionStream[Any]:
         """Each job as soon as it ends, each exactly once.
 
         An error for one job is raised from the iteration, or yielded in its
         place (``return_exceptions=True``; its ``job_id`` says which job).
+        ``timeout`` bounds the whole iteration (``WaitTimeoutError``).
         """
         self._require_running()
         return CompletionStream(self, list(jobs), timeout, return_exceptions)
+
+    @overload
+    async def wait_all(
+        self,
+        jobs: Sequence[JobRef],
+        *,
+        timeout: float | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[Job]: ...
+
+    @overload
+    async def wait_all(
+        self, jobs: Sequence[JobRef], *, timeout: float | None = None, return_exceptions: bool
+    ) -> list[Job | Exception]: ...
 
     async def wait_all(
         self,
@@ -342,21 +403,25 @@ class JobWaiter:
         timeout: float | None = None,
         return_exceptions: bool = False,
     ) -> list[Any]:
-        """Every job once it has ended, in the order given."""
+        """Every job once it has ended, in the order given.
+
+        The first error for a job is raised, unless ``return_exceptions=True``
+        puts each in its job's place.
+        """
         ids = [job.id if isinstance(job, Job) else job for job in jobs]
-        results: dict[str, Any] = {}
+        results: dict[str, Job | Exception] = {}
         async with self.as_completed(jobs, timeout=timeout, return_exceptions=True) as stream:
             async for outcome in stream:
                 if isinstance(outcome, Job):
                     results[outcome.id] = outcome
-                elif getattr(outcome, "job_id", None) is None:
+                elif outcome.job_id is None if isinstance(outcome, MediaXError) else True:
                     raise outcome  # not about one job: rejected credentials, a closed waiter
                 else:
-                    results[outcome.job_id] = outcome
+                    results[str(getattr(outcome, "job_id", ""))] = outcome
         ordered = [results[job_id] for job_id in ids]
         if not return_exceptions:
             for outcome in ordered:
-                if isinstance(outcome, BaseException):
+                if isinstance(outcome, Exception):
                     raise outcome
         return ordered
 
@@ -374,13 +439,11 @@ class JobWaiter:
         return outcome
 
     def _outcome_of(self, watch: _Watch) -> Job | BaseException:
-        assert watch.job is not None or self._fatal is not None
-        return watch.job if watch.job is not None else self._fatal  # type: ignore[return-value]
+        assert watch.outcome is not None  # only asked of settled watches
+        return watch.outcome
 
     def _unsubscribe(self, watch: _Watch, subscriber: _Subscriber) -> None:
-        if subscriber in watch.subscribers:
-            watch.subscribers.remove(subscriber)
-        if not watch.subscribers and not watch.keep and not watch.done:
+        if not watch.unsubscribe(subscriber) and not watch.keep and not watch.done:
             # Nobody wants this job any more: stop polling it.
             watch.done = True
             self._watches.pop(watch.job_id, None)
@@ -404,53 +467,72 @@ class JobWaiter:
         return True
 
     # -- scheduling ------------------------------------------------------------------------
+    #
+    # The workers share one heap of (due time, sequence, watch). A worker takes the
+    # earliest due job itself, so a busy waiter hands nothing between tasks. An idle
+    # worker parks: one of them (the timekeeper) sleeps until the earliest due time,
+    # the others until woken, so a due job wakes one worker, not all of them.
 
     def _reschedule(self, watch: _Watch, delay: float) -> None:
         due = anyio.current_time() + delay
         watch.seq = next(self._seq)
         heapq.heappush(self._heap, (due, watch.seq, watch))
-        if due < self._sleeping_until:
-            self._wakeup.set()
+        if due < self._timekeeper_due:
+            self._timekeeper_wakeup.set()
+        elif self._timekeeper_due == _NO_TIMEKEEPER and self._parked:
+            self._parked.popleft().set()
 
-    async def _schedule(self, send: MemoryObjectSendStream[_Watch]) -> None:
-        async with send:
-            while True:
-                if not self._heap:
-                    await self._sleep_until(math.inf)
-                    continue
-                due, seq, watch = self._heap[0]
-                now = anyio.current_time()
-                if due > now:
-                    await self._sleep_until(due)
-                    continue
-                heapq.heappop(self._heap)
-                if watch.done or watch.seq != seq:
-                    continue  # settled, or rescheduled since this entry was pushed
-                send_at = self._throttle.send_time(now)
-                if send_at > now:
-                    await anyio.sleep(send_at - now)
-                await send.send(watch)
+    def _take_due(self, now: float) -> _Watch | None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq, watch = heapq.heappop(heap)
+            if not watch.done and watch.seq == seq:
+                return watch
+            # Otherwise settled, or rescheduled since this entry was pushed.
+        return None
 
-    async def _sleep_until(self, when: float) -> None:
-        self._wakeup = anyio.Event()
-        self._sleeping_until = when
-        try:
-            with anyio.move_on_after(when - anyio.current_time()):
-                await self._wakeup.wait()
-        finally:
-            self._sleeping_until = math.inf
+    async def _park(self) -> None:
+        if self._timekeeper_due == _NO_TIMEKEEPER:
+            due = self._heap[0][0] if self._heap else math.inf
+            self._timekeeper_due = due
+            self._timekeeper_wakeup = anyio.Event()
+            try:
+                with anyio.move_on_after(due - anyio.current_time()):
+                    await self._timekeeper_wakeup.wait()
+            finally:
+                self._timekeeper_due = _NO_TIMEKEEPER
+                # Someone else must keep time while this worker polls.
+                if self._parked:
+                    self._parked.popleft().set()
+        else:
+            wakeup = anyio.Event()
+            self._parked.append(wakeup)
+            try:
+                await wakeup.wait()
+            finally:
+                if not wakeup.is_set():
+                    self._parked.remove(wakeup)
 
-    async def _work(self, receive: MemoryObjectReceiveStream[_Watch]) -> None:
-        async with receive:
-            async for watch in receive:
-                # A 429 may have paused the waiter after this job was handed over.
-                pause = self._throttle.resume_at - anyio.current_time()
-                if pause > 0:
-                    await anyio.sleep(pause)
+    async def _work(self) -> None:
+        throttle = self._throttle
+        while True:
+            now = anyio.current_time()
+            watch = self._take_due(now)
+            if watch is None:
+                await self._park()
+                continue
+            if self._heap and self._parked and self._heap[0][0] <= now:
+                self._parked.popleft().set()  # more is due: bring another worker in
+            send_at = throttle.send_time(now)
+            if send_at > now:
+                await anyio.sleep(send_at - now)  # a rate cap, or a pause after a 429
                 if watch.done:
                     continue
+            if throttle.concurrency < throttle.max_concurrency:
                 async with self._limiter:
                     await self._poll(watch)
+            else:
+                await self._poll(watch)
 
     async def _poll(self, watch: _Watch) -> None:
         try:
@@ -469,14 +551,7 @@ class JobWaiter:
                 retry_after = exc.retry_after
                 self._throttle.on_rate_limited(anyio.current_time(), retry_after)
                 self._limiter.total_tokens = self._throttle.concurrency
-            delay = backoff_delay(
-                watch.failures,
-                initial=_TRANSIENT_INITIAL,
-                maximum=_TRANSIENT_MAX,
-                multiplier=2.0,
-                jitter="equal",
-                draw=self._random.random(),
-            )
+            delay = self._policy.error_delay(watch.failures, self._random.random())
             logger.debug("poll of %s failed (%s), next in %.2f s", watch.job_id, exc, delay)
             self._reschedule(watch, max(delay, retry_after or 0.0))
         except Exception as exc:
@@ -492,12 +567,12 @@ class JobWaiter:
             self._observe(watch, job)
 
     def _next_poll_delay(self, watch: _Watch, retry_after: float | None) -> float:
-        job = watch.job
+        template = watch.template
         context = PollContext(
             polls=watch.polls,
-            state=job.state if job is not None else None,
+            state=watch.state,
             elapsed=anyio.current_time() - watch.started,
-            kind=job.kind if job is not None else None,
+            kind=template.kind if template is not None else None,
             retry_after=retry_after,
         )
         return self._policy.next_delay(context, self._random.random())
@@ -506,12 +581,14 @@ class JobWaiter:
         if watch.done:
             return
         watch.polls += 1
-        old = watch.job.state if watch.job is not None else None
+        old = watch.state
+        if watch.template is None:
+            watch.template = job
+        watch.state = job.state
+        watch.timing = job.timing
         if old != job.state:
-            watch.job = job
             self._call_hook(self._on_state_change, job, old, job.state)
         if job.state.is_terminal:
-            watch.job = job
             self._finish(watch, job)
         else:
             self._reschedule(watch, self._next_poll_delay(watch, None))
@@ -547,7 +624,8 @@ class JobWaiter:
         if watch.done:
             return
         watch.done = True
-        subscribers, watch.subscribers = watch.subscribers, []
+        watch.outcome = outcome
+        subscribers, watch.subscribers = watch.subscribers or [], None
         self._watches.pop(watch.job_id, None)
         for subscriber in subscribers:
             subscriber.deliver(watch.job_id, outcome)
@@ -576,7 +654,7 @@ class JobWaiter:
         return f"JobWaiter(pending={len(self._watches)}, settled={self.stats.settled})"
 
 
-class CompletionStream:
+class CompletionStream(Generic[T]):
     """The jobs of ``JobWaiter.as_completed``, each as soon as it ends.
 
     Iterate it with ``async for``; use ``async with`` as well to stop
@@ -604,39 +682,40 @@ class CompletionStream:
                 self._subscriber.deliver(watch.job_id, waiter._outcome_of(watch))
             else:
                 self._remaining[watch.job_id] = watch
-                watch.subscribers.append(self._subscriber)
+                watch.subscribe(self._subscriber)
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[T]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> T:
         if not self._remaining:
             raise StopAsyncIteration
         limit = min(self._timeout_at, self._waiter._deadline_at) - anyio.current_time()
         with anyio.move_on_after(max(0.0, limit)):
             job_id, outcome = await self._subscriber.next()
             del self._remaining[job_id]
-            if isinstance(outcome, BaseException):
-                if self._return_exceptions:
-                    return outcome
-                raise outcome
-            if self._waiter._raise_on_failure:
-                if outcome.state == State.ERROR:
-                    error: MediaXError = JobFailedError(outcome)
-                elif outcome.state == State.CANCELED:
-                    error = JobCanceledError(outcome)
-                else:
-                    return outcome
-                if self._return_exceptions:
-                    error.job_id = outcome.id
-                    return error
-                raise error
-            return outcome
+            item = self._item(outcome)
+            if isinstance(item, BaseException) and not self._return_exceptions:
+                raise item
+            return cast(T, item)
         waiting = list(self._remaining)
         self.close()
         raise WaitTimeoutError(f"{len(waiting)} job(s) did not end in time: {waiting[:5]}")
 
-    async def __aenter__(self) -> CompletionStream:
+    def _item(self, outcome: Job | BaseException) -> Job | BaseException:
+        if isinstance(outcome, BaseException) or not self._waiter._raise_on_failure:
+            return outcome
+        error: MediaXError
+        if outcome.state == State.ERROR:
+            error = JobFailedError(outcome)
+        elif outcome.state == State.CANCELED:
+            error = JobCanceledError(outcome)
+        else:
+            return outcome
+        error.job_id = outcome.id
+        return error
+
+    async def __aenter__(self) -> CompletionStream[T]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
