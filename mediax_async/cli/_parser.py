@@ -1,0 +1,282 @@
+"""The ``mediax`` argument parser: global options, one subcommand per action."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from .._enums import (
+    BgmOutputType,
+    HummingOutputType,
+    MusicSeparateMethod,
+    SongEmotion,
+    SongGenre,
+    SongType,
+    WireEnum,
+)
+from .._models import Source
+
+__all__ = ["EXIT_CODES", "JOB_COMMANDS", "build_parser", "parse_input"]
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_SERVICE = 4
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}    every job completed (or the command succeeded)
+  {EXIT_JOB_FAILED}    some job ended ERROR or CANCELED (get, wait, --wait, batch)
+  {EXIT_USAGE}    usage: bad arguments, a bad request, a missing input file
+  {EXIT_CONFIG}    credentials or configuration (missing or rejected credentials, bad URL)
+  {EXIT_SERVICE}    network or service (no answer, an error answer, a wait timed out)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+
+environment:
+  MEDIAX_SECRET_ID, MEDIAX_SECRET_KEY   credentials
+  MEDIAX_BASE_URL                       the service (default https://api.mediax.tencent.com)
+"""
+
+JOB_COMMANDS = {
+    "image-to-music": "image_to_music",
+    "humming": "humming",
+    "singing": "singing",
+    "singing-train": "singing_training",
+    "separate": "separation",
+}
+"""Job subcommands and the batch kind (builder) each one uses."""
+
+
+def enum_type(enum: type[WireEnum]) -> Callable[[str], WireEnum]:
+    """An argparse type: a member by name, any case (``happy``), or by number."""
+
+    def parse(text: str) -> WireEnum:
+        if text.strip().isdigit():
+            member = enum(int(text))
+            if member.is_known:
+                return member
+        try:
+            return enum.parse_name(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = enum.__name__
+    return parse
+
+
+def _choices(enum: type[WireEnum]) -> str:
+    return "{" + ",".join(name.lower() for name in enum.__members__) + "}"
+
+
+def parse_input(text: str) -> str | Source:
+    """An input argument: a URL, or ``REPO:PATH`` for a file in a storage repository."""
+    if "://" in text:
+        return text
+    repository, colon, path = text.partition(":")
+    if colon and repository and path:
+        return Source(content_id=repository, path=path)
+    raise argparse.ArgumentTypeError(f"expected a URL or REPO:PATH, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("global options")
+    # SUPPRESS: a subcommand's copy does not overwrite a value given before its name.
+    group.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable JSON"
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log requests and show tracebacks",
+    )
+    group.add_argument(
+        "--base-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the service (default: $MEDIAX_BASE_URL, else the current host)",
+    )
+    return common
+
+
+def _job_options(parser: argparse.ArgumentParser, *, repository: bool = True) -> None:
+    group = parser.add_argument_group("job options")
+    if repository:
+        group.add_argument("--content-id", required=True, help="the storage repository to write to")
+        group.add_argument("--destination", help="the folder in the repository (default /)")
+    group.add_argument(
+        "--prefix", dest="output_prefix", help="file name prefix (under 20 characters)"
+    )
+    group.add_argument("--custom-id", help="your own id for the job (not unique)")
+    group.add_argument("--callback", metavar="URL", help="URL the service calls when it ends")
+    group.add_argument(
+        "--timeout", type=_positive_int, metavar="SECONDS", help="the job ends ERROR after this"
+    )
+    group.add_argument("--wait", action="store_true", help="watch the job until it ends")
+    group.add_argument(
+        "--max-wait",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --wait: give up watching after this long",
+    )
+
+
+def _add_job_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    def job_parser(
+        name: str, help: str, input_name: str, input_help: str
+    ) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help, description=help, parents=[common])
+        parser.add_argument(input_name, type=parse_input, help=input_help)
+        return parser
+
+    image = job_parser(
+        "image-to-music", "write songs for an image", "image", "image URL or REPO:PATH"
+    )
+    image.add_argument("--song-quantity", type=_positive_int, default=1, help="1..100")
+    image.add_argument(
+        "--output-type", type=enum_type(BgmOutputType), metavar=_choices(BgmOutputType)
+    )
+    image.add_argument("--emotion", type=enum_type(SongEmotion), metavar=_choices(SongEmotion))
+    image.add_argument("--genre", type=enum_type(SongGenre), metavar=_choices(SongGenre))
+    image.add_argument("--song-type", type=enum_type(SongType), metavar=_choices(SongType))
+    _job_options(image)
+
+    humming = job_parser(
+        "humming", "compose songs from a hummed tune", "humming", "recording URL or REPO:PATH"
+    )
+    humming.add_argument("--song-quantity", type=_positive_int, default=1, help="1..100")
+    humming.add_argument(
+        "--use-sieve", action=argparse.BooleanOptionalAction, help="filter weak results"
+    )
+    humming.add_argument(
+        "--output-type", type=enum_type(HummingOutputType), metavar=_choices(HummingOutputType)
+    )
+    _job_options(humming)
+
+    singing = job_parser(
+        "singing", "sing a song with a voice model", "song", "song URL or REPO:PATH"
+    )
+    singing.add_argument("--model-name", default="default", help="'default' or a trained model")
+    singing.add_argument(
+        "--use-separate",
+        action=argparse.BooleanOptionalAction,
+        help="extract the dry vocals from a mixed song first",
+    )
+    _job_options(singing)
+
+    train = commands.add_parser(
+        "singing-train",
+        help="train a new voice model",
+        description="Train a new voice model on one or more recordings.",
+        parents=[common],
+    )
+    train.add_argument(
+        "recordings", nargs="+", type=parse_input, help="recording URLs or REPO:PATHs"
+    )
+    train.add_argument("--model-name", required=True, help="the new model's name (unique)")
+    train.add_argument("--total-epoch", type=_positive_int, help="training epochs (<= 50)")
+    train.add_argument("--use-separate", action=argparse.BooleanOptionalAction)
+    _job_options(train, repository=False)
+
+    separate = job_parser("separate", "split a song into stems", "song", "song URL or REPO:PATH")
+    separate.add_argument(
+        "--method",
+        type=enum_type(MusicSeparateMethod),
+        default=MusicSeparateMethod.TWO_STEMS,
+        metavar=_choices(MusicSeparateMethod),
+    )
+    _job_options(separate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``mediax`` command line."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="mediax",
+        description="Submit and watch Tencent Media Lab MediaX music jobs.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a batch against an in-process fake service (no credentials, no network)",
+        parents=[common],
+    )
+    demo.add_argument(
+        "--speed", type=_positive_float, default=6.0, help="fake time runs this much faster"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="the fake's random seed")
+
+    _add_job_commands(commands, common)
+
+    get = commands.add_parser("get", help="show one job", parents=[common])
+    get.add_argument("job_id", metavar="ID")
+
+    jobs = commands.add_parser("jobs", help="list the jobs with a custom id", parents=[common])
+    jobs.add_argument("--custom-id", required=True)
+
+    models = commands.add_parser("models", help="list singing voice models", parents=[common])
+    models.add_argument("--all", action="store_true", help="every page")
+    models.add_argument("--offset", type=int, default=0)
+    models.add_argument("--limit", type=_positive_int, default=10, help="1..100")
+
+    wait = commands.add_parser("wait", help="watch jobs until they end", parents=[common])
+    wait.add_argument("job_ids", nargs="+", metavar="ID")
+    wait.add_argument("--max-wait", type=_positive_float, metavar="SECONDS")
+
+    batch = commands.add_parser(
+        "batch",
+        help="run a JSON Lines file of jobs (resumable)",
+        description=(
+            "Run one job per line of FILE, e.g. "
+            '{"kind": "separation", "song": "https://...", "content_id": "repo", '
+            '"method": "four_stems"}. Results go to OUT, one line per input line; run '
+            "again with the same OUT to resume."
+        ),
+        parents=[common],
+    )
+    batch.add_argument("file", metavar="FILE")
+    batch.add_argument(
+        "--results", metavar="OUT.jsonl", help="results file (default FILE.results.jsonl)"
+    )
+    batch.add_argument("--concurrency", type=_positive_int, default=8, help="submissions at once")
+
+    emulator = commands.add_parser(
+        "emulator", help="serve a fake MediaX over HTTP (for trying things out)", parents=[common]
+    )
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    emulator.add_argument("--speed", type=_positive_float, default=1.0)
+    emulator.add_argument("--seed", type=int)
+    emulator.add_argument("--secret-id", metavar="ID")
+    emulator.add_argument("--secret-key", metavar="KEY")
+    return parser

@@ -1,0 +1,186 @@
+"""Live progress while jobs are watched: rich on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import time
+from types import TracebackType
+from typing import Any
+
+from .._enums import State
+from .._models import Job
+from ._output import Output
+
+__all__ = ["JobProgress", "PlainProgress", "RichProgress", "make_progress"]
+
+_MAX_ROWS = 24
+"""Jobs shown one per row; a bigger run shows only the overall bar."""
+
+
+class JobProgress:
+    """Shows jobs moving through their states; this base shows nothing (``--json``).
+
+    Keys are job ids, or any unique text for a line that has no job.
+    """
+
+    def __init__(self, total: int = 0) -> None:
+        self.total = total
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._labels: dict[str, str] = {}
+
+    def __enter__(self) -> JobProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def set_total(self, total: int) -> None:
+        """How many jobs (or lines) there will be."""
+        self.total = total
+
+    def track(self, key: str, label: str, state: str) -> None:
+        """Start showing ``key`` under ``label`` in ``state``."""
+        self._labels[key] = label
+
+    def update(self, key: str, state: str) -> None:
+        """``key`` is now in ``state``."""
+
+    def finish(self, key: str, state: str, detail: str = "") -> None:
+        """``key`` ended in ``state`` (a job state, or ``FAILED`` for an error)."""
+        self.counts[state] += 1
+
+    def fail(self, key: str, label: str, message: str) -> None:
+        """Something that never became a job (a bad batch line) failed."""
+        self._labels[key] = label
+        self.finish(key, "FAILED", message)
+
+    def on_state_change(self, job: Job, old: State | None, new: State) -> None:
+        """A waiter hook: a watched job moved."""
+        if job.id in self._labels and not new.is_terminal:
+            self.update(job.id, new.name)
+
+    def on_settled(self, job_id: str, outcome: Job | BaseException) -> None:
+        """A waiter hook: a watched job ended, or its wait failed."""
+        if job_id not in self._labels:
+            return
+        if isinstance(outcome, Job):
+            files = len(outcome.output_files())
+            self.finish(job_id, outcome.state.name, f"{files} file(s)" if files else "")
+        else:
+            self.finish(job_id, "FAILED", str(outcome))
+
+    def summary(self) -> str:
+        """How many ended in each state, e.g. ``3 completed, 1 error``."""
+        done = ", ".join(f"{n} {state.lower()}" for state, n in sorted(self.counts.items()))
+        return done or "0 done"
+
+
+class PlainProgress(JobProgress):
+    """One line per change, for logs and pipes."""
+
+    def __init__(self, output: Output, total: int = 0) -> None:
+        super().__init__(total)
+        self._output = output
+        self._started = time.monotonic()
+
+    def _say(self, key: str, text: str) -> None:
+        elapsed = time.monotonic() - self._started
+        self._output.line(f"[{elapsed:6.1f}s] {self._labels.get(key, key)}: {text}")
+
+    def track(self, key: str, label: str, state: str) -> None:
+        """Start showing ``key``: one line."""
+        super().track(key, label, state)
+        self._say(key, state)
+
+    def update(self, key: str, state: str) -> None:
+        """One line for the new state."""
+        self._say(key, state)
+
+    def finish(self, key: str, state: str, detail: str = "") -> None:
+        """One line for the end, with the count so far."""
+        super().finish(key, state, detail)
+        done = sum(self.counts.values())
+        of = f"/{self.total}" if self.total else ""
+        self._say(key, f"{state}{' (' + detail + ')' if detail else ''} [{done}{of} done]")
+
+
+class RichProgress(JobProgress):
+    """A live rich display: an overall bar and, for small runs, a row per job."""
+
+    def __init__(self, output: Output, total: int = 0) -> None:
+        super().__init__(total)
+        progress = importlib.import_module("rich.progress")
+        self._progress: Any = progress.Progress(
+            progress.SpinnerColumn(finished_text="[bold]•"),
+            progress.TextColumn("{task.description}"),
+            progress.BarColumn(bar_width=24),
+            progress.TextColumn("{task.fields[state]}"),
+            progress.TimeElapsedColumn(),
+            console=output.console,
+        )
+        self._overall = self._progress.add_task(
+            "[bold]all jobs", total=total or None, state=self.summary()
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def set_total(self, total: int) -> None:
+        """Size the overall bar."""
+        super().set_total(total)
+        self._progress.update(self._overall, total=total or None)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def track(self, key: str, label: str, state: str) -> None:
+        """Add a row for ``key`` (while the run is small)."""
+        super().track(key, label, state)
+        if len(self._tasks) < _MAX_ROWS:
+            escape = importlib.import_module("rich.markup").escape
+            self._tasks[key] = self._progress.add_task(escape(label), total=None, state=state)
+
+    def fail(self, key: str, label: str, message: str) -> None:
+        """A finished row for something that never became a job."""
+        self.track(key, label, "")
+        self.finish(key, "FAILED", message)
+
+    def update(self, key: str, state: str) -> None:
+        """Show the new state in ``key``'s row."""
+        task = self._tasks.get(key)
+        if task is not None:
+            self._progress.update(task, state=state)
+
+    def finish(self, key: str, state: str, detail: str = "") -> None:
+        """Fill ``key``'s row and advance the overall bar."""
+        super().finish(key, state, detail)
+        style = {"COMPLETED": "green", "ERROR": "red", "CANCELED": "yellow"}.get(state, "red")
+        escape = importlib.import_module("rich.markup").escape
+        text = f"[{style}]{state}[/]{' ' + escape(detail) if detail else ''}"
+        task = self._tasks.get(key)
+        if task is not None:
+            self._progress.update(task, total=1, completed=1, state=text)
+            self._progress.stop_task(task)
+        self._progress.update(self._overall, advance=1, state=self.summary())
+
+
+def make_progress(output: Output, total: int = 0) -> JobProgress:
+    """The progress display that suits ``output``."""
+    if output.json_mode:
+        return JobProgress(total)
+    if output.rich:
+        return RichProgress(output, total)
+    return PlainProgress(output, total)

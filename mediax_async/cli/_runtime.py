@@ -1,0 +1,62 @@
+"""What the command line connects to and writes to; tests swap it for the fake service."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+import attrs
+
+from .._client import MediaXClient
+from .._policies import PollPolicy
+
+__all__ = ["ClientSettings", "Runtime", "default_client"]
+
+
+@attrs.frozen(kw_only=True)
+class ClientSettings:
+    """The client options the command line collected (``--base-url``)."""
+
+    base_url: str | None = None
+
+
+def default_client(settings: ClientSettings) -> MediaXClient:
+    """A client from the settings and the ``MEDIAX_*`` environment variables."""
+    return MediaXClient(base_url=settings.base_url)
+
+
+@attrs.frozen(kw_only=True)
+class Runtime:
+    """The outside world of one ``main()`` call.
+
+    ``client_factory`` makes the client (tests return ``fake.client()``),
+    ``poll_policy`` paces the waiter (tests use short intervals against a
+    sped-up fake), ``stdout``/``stderr`` default to ``sys``'s at the time of
+    writing, and ``terminal`` overrides ``stdout.isatty()``.
+    """
+
+    client_factory: Callable[[ClientSettings], MediaXClient] = default_client
+    poll_policy: PollPolicy | None = None
+    stdout: TextIO | None = None
+    stderr: TextIO | None = None
+    terminal: bool | None = None
+    backend: str = "asyncio"
+
+    @property
+    def out(self) -> TextIO:
+        """Where results go."""
+        return self.stdout if self.stdout is not None else sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        """Where errors and notes go."""
+        return self.stderr if self.stderr is not None else sys.stderr
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether results go to a terminal (live progress, colours)."""
+        if self.terminal is not None:
+            return self.terminal
+        isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty())
