@@ -78,7 +78,7 @@ from ._models import (
     Source,
     Timing,
 )
-from ._policies import PollContext, PollPolicy, RetryPolicy
+from ._policies import PollContext, PollPolicy, PollStrategy, RetryPolicy
 from ._waiter import CompletionStream, JobWaiter, WaiterStats
 
 try:
@@ -119,6 +119,7 @@ __all__ = [
     "OutputFile",
     "PollContext",
     "PollPolicy",
+    "PollStrategy",
     "RateLimitError",
     "RequestValidationError",
     "ResponseError",

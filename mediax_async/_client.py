@@ -7,7 +7,7 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec
 
 import httpx
 
@@ -37,7 +37,7 @@ from ._redact import Redactor
 from ._transport import Transport
 
 if TYPE_CHECKING:
-    from ._policies import PollPolicy
+    from ._policies import PollStrategy
     from ._waiter import JobWaiter
 
 __all__ = ["MediaXClient", "new_custom_id"]
@@ -72,7 +72,10 @@ class MediaXClient:
     attempt in all (seconds); connection errors, timeouts, 429 and 5xx are
     retried up to ``max_retries`` times with exponential backoff and full
     jitter. Pass ``http_client`` to share your own ``httpx.AsyncClient``
-    (it is not closed by this client).
+    (it is not closed by this client), or ``http_backend="aiohttp"`` to send
+    through aiohttp (the ``aiohttp`` extra), several times faster under load.
+    ``max_connections`` sizes the pool; keep it at least the concurrency of the
+    waiters that use this client so no poll waits for a connection.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class MediaXClient:
         max_retries: int = C.DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
+        http_backend: Literal["httpx", "aiohttp"] = "httpx",
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
         rng: random.Random | None = None,
     ) -> None:
@@ -111,13 +115,7 @@ class MediaXClient:
             retry_policy = RetryPolicy(max_retries=max_retries)
         owns_http = http_client is None
         if http_client is None:
-            http_client = httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout, connect=min(timeout, C.DEFAULT_CONNECT_TIMEOUT)),
-                limits=httpx.Limits(
-                    max_connections=max_connections, max_keepalive_connections=max_connections
-                ),
-                headers={"User-Agent": "mediax-async"},
-            )
+            http_client = _new_http_client(http_backend, timeout, max_connections)
         self._credentials = Credentials(secret_id, secret_key)
         self._transport = Transport(
             base_url=base,
@@ -259,18 +257,42 @@ class MediaXClient:
 
     # -- waiting ----------------------------------------------------------------------
 
-    def waiter(self, *, policy: PollPolicy | None = None, **options: Any) -> JobWaiter:
+    def waiter(self, *, policy: PollStrategy | None = None, **options: Any) -> JobWaiter:
         """A ``JobWaiter`` polling through this client; use it with ``async with``."""
         from ._waiter import JobWaiter
 
         return JobWaiter(self, policy=policy, **options)
 
     async def wait(
-        self, job: Job | str, timeout: float | None = None, *, policy: PollPolicy | None = None
+        self, job: Job | str, timeout: float | None = None, *, policy: PollStrategy | None = None
     ) -> Job:
         """Wait for one job to end and return it (COMPLETED, ERROR or CANCELED)."""
         async with self.waiter(policy=policy, max_concurrency=1) as waiter:
             return await waiter.wait(job, timeout=timeout)
+
+
+def _new_http_client(backend: str, timeout: float, max_connections: int) -> httpx.AsyncClient:
+    """A pooled client sized so ``max_connections`` requests never wait on the pool."""
+    options: dict[str, Any] = {
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, C.DEFAULT_CONNECT_TIMEOUT)),
+        "limits": httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        "headers": {"User-Agent": "mediax-async"},
+    }
+    if backend == "httpx":
+        return httpx.AsyncClient(**options)
+    if backend == "aiohttp":
+        try:
+            from httpx_aiohttp import HttpxAiohttpClient
+        except ImportError:
+            raise ConfigurationError(
+                "http_backend='aiohttp' needs the aiohttp extra: "
+                "pip install 'mediax-async[aiohttp]'"
+            ) from None
+        client: httpx.AsyncClient = HttpxAiohttpClient(**options)
+        return client
+    raise ConfigurationError(f"http_backend must be 'httpx' or 'aiohttp', got {backend!r}")
 
 
 def _created_key(job: Job) -> float:

@@ -8,17 +8,21 @@ function can be tested exactly.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import attrs
 
 from . import _constants as C
 from ._enums import State
 
+if TYPE_CHECKING:
+    from ._models import Job
+
 __all__ = [
     "Jitter",
     "PollContext",
     "PollPolicy",
+    "PollStrategy",
     "RetryPolicy",
     "backoff_delay",
 ]
@@ -134,6 +138,22 @@ class PollContext:
     retry_after: float | None = None
 
 
+class PollStrategy(Protocol):
+    """What a waiter asks of a poll policy (``PollPolicy`` or one of your own)."""
+
+    def next_delay(self, context: PollContext, draw: float) -> float:
+        """Seconds until the next poll of the job described by ``context``."""
+        ...
+
+    def error_delay(self, failures: int, draw: float) -> float:
+        """Seconds until the next poll after ``failures`` failed polls in a row."""
+        ...
+
+    def observe(self, job: Job) -> None:
+        """Learn from a job that has ended (its kind and timing)."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class PollPolicy:
     """How often a waiter asks for a job's state: exponential backoff between polls.
@@ -167,6 +187,9 @@ class PollPolicy:
             jitter="equal",
             draw=draw,
         )
+
+    def observe(self, job: Job) -> None:
+        """A job has ended; this policy does not learn from it."""
 
     def next_delay(self, context: PollContext, draw: float) -> float:
         """Seconds until the next poll of the job described by ``context``."""

@@ -33,7 +33,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._models import Job
-from ._policies import PollContext, PollPolicy
+from ._policies import PollContext, PollPolicy, PollStrategy
 from ._throttle import Throttle
 from ._transport import is_transient, logger
 from ._validation import lenient
@@ -198,7 +198,7 @@ class JobWaiter:
         self,
         client: MediaXClient,
         *,
-        policy: PollPolicy | None = None,
+        policy: PollStrategy | None = None,
         max_concurrency: int = 16,
         max_rate: float | None = None,
         deadline: float | None = None,
@@ -211,7 +211,7 @@ class JobWaiter:
         if deadline is not None and not deadline > 0:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
         self._client = client
-        self._policy = policy or PollPolicy()
+        self._policy: PollStrategy = policy or PollPolicy()
         self._throttle = Throttle(max_concurrency=max_concurrency, max_rate=max_rate)
         self._deadline = deadline
         self._deadline_at = math.inf
@@ -597,6 +597,7 @@ class JobWaiter:
 
     def _finish(self, watch: _Watch, job: Job) -> None:
         self.stats.settled += 1
+        self._policy.observe(job)
         if job.state == State.COMPLETED:
             self.stats.completed += 1
         elif job.state == State.ERROR:
