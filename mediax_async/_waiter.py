@@ -52,6 +52,7 @@ StateHook = Callable[[Job, "State | None", State], Any]
 SettledHook = Callable[[str, "Job | BaseException"], Any]
 
 _NO_TIMEKEEPER = -math.inf
+_LIST_WORTH_JOBS = 20
 
 
 @attrs.define
@@ -60,6 +61,8 @@ class WaiterStats:
 
     polls: int = 0
     """GetJob requests answered with a job."""
+    list_polls: int = 0
+    """ListJobs requests that refreshed a batch of jobs sharing a custom id."""
     retries: int = 0
     """Polls that failed transiently and were rescheduled."""
     errors: int = 0
@@ -192,6 +195,10 @@ class JobWaiter:
     second) paces them, ``deadline`` (seconds) bounds the whole waiter.
     ``on_state_change(job, old, new)`` and ``on_settled(job_id, job_or_error)``
     may be plain or async functions; their exceptions are logged, not raised.
+
+    Jobs that share a custom id (a batch tag) are refreshed together with one
+    ListJobs request instead of one GetJob each (``batch_polling``); a job
+    ListJobs fails to return is asked for by id.
     """
 
     def __init__(
@@ -204,6 +211,7 @@ class JobWaiter:
         deadline: float | None = None,
         raise_on_failure: bool = False,
         trust_callbacks: bool = False,
+        batch_polling: bool = True,
         on_state_change: StateHook | None = None,
         on_settled: SettledHook | None = None,
         rng: random.Random | None = None,
@@ -217,6 +225,11 @@ class JobWaiter:
         self._deadline_at = math.inf
         self._raise_on_failure = raise_on_failure
         self._trust_callbacks = trust_callbacks
+        self._batch_polling = batch_polling
+        # Watches by custom id (one watch, or an ordered set of several), and how
+        # many jobs ListJobs last returned for a custom id.
+        self._tags: dict[str, _Watch | dict[_Watch, None]] = {}
+        self._tag_totals: dict[str, int] = {}
         self._on_state_change = on_state_change
         self._on_settled = on_settled
         self._random = rng or random.Random()
@@ -324,6 +337,7 @@ class JobWaiter:
             return watch
         watch = _Watch(job_id, job, anyio.current_time())
         self._watches[job_id] = watch
+        self._tag_add(watch)
         if job is not None and job.state.is_terminal:
             self._finish(watch, job)
         else:
@@ -447,6 +461,7 @@ class JobWaiter:
             # Nobody wants this job any more: stop polling it.
             watch.done = True
             self._watches.pop(watch.job_id, None)
+            self._tag_remove(watch)
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -530,9 +545,82 @@ class JobWaiter:
                     continue
             if throttle.concurrency < throttle.max_concurrency:
                 async with self._limiter:
-                    await self._poll(watch)
+                    await self._refresh(watch)
             else:
-                await self._poll(watch)
+                await self._refresh(watch)
+
+    async def _refresh(self, watch: _Watch) -> None:
+        tag = self._batch_tag(watch)
+        if tag is None:
+            await self._poll(watch)
+        else:
+            await self._poll_batch(watch, tag)
+
+    # -- batch polling through ListJobs ------------------------------------------------
+
+    def _tag_add(self, watch: _Watch) -> None:
+        tag = watch.template.custom_id if watch.template is not None else None
+        if not self._batch_polling or not tag:
+            return
+        current = self._tags.get(tag)
+        if current is None:
+            self._tags[tag] = watch
+        elif isinstance(current, _Watch):
+            if current is not watch:
+                self._tags[tag] = {current: None, watch: None}
+        else:
+            current[watch] = None
+
+    def _tag_remove(self, watch: _Watch) -> None:
+        tag = watch.template.custom_id if watch.template is not None else None
+        if not tag:
+            return
+        current = self._tags.get(tag)
+        if current is watch:
+            del self._tags[tag]
+            self._tag_totals.pop(tag, None)
+        elif isinstance(current, dict):
+            current.pop(watch, None)
+            if len(current) == 1:
+                self._tags[tag] = next(iter(current))
+
+    def _batch_tag(self, watch: _Watch) -> str | None:
+        """The custom id to refresh ``watch`` through, when a ListJobs is worth it."""
+        tag = watch.template.custom_id if watch.template is not None else None
+        if not tag:
+            return None
+        group = self._tags.get(tag)
+        if not isinstance(group, dict):
+            return None
+        # ListJobs returns every job with the tag, finished ones too. A request costs
+        # about as much as decoding 20-30 jobs, so once fewer than one listed job in
+        # 20 is still pending, asking for those one by one is cheaper.
+        listed = self._tag_totals.get(tag, 0)
+        return tag if len(group) * _LIST_WORTH_JOBS >= listed else None
+
+    async def _poll_batch(self, watch: _Watch, tag: str) -> None:
+        try:
+            jobs = await self._client._list_jobs(tag, retry=False)
+        except AuthenticationError as exc:
+            self._fail_everything(exc)
+            return
+        except Exception as exc:
+            logger.debug("ListJobs for %s failed (%s); asking by id", tag, exc)
+            await self._poll(watch)
+            return
+        self.stats.list_polls += 1
+        self._throttle.on_success()
+        self._tag_totals[tag] = len(jobs)
+        seen = False
+        for job in jobs:
+            member = self._watches.get(job.id)
+            if member is None or member.done:
+                continue  # not ours, or settled: a custom id is not unique
+            member.failures = 0
+            self._observe(member, job)
+            seen = seen or member is watch
+        if not seen and not watch.done:
+            await self._poll(watch)  # the list omitted it: ask for it by id
 
     async def _poll(self, watch: _Watch) -> None:
         try:
@@ -584,6 +672,7 @@ class JobWaiter:
         old = watch.state
         if watch.template is None:
             watch.template = job
+            self._tag_add(watch)
         watch.state = job.state
         watch.timing = job.timing
         if old != job.state:
@@ -628,6 +717,7 @@ class JobWaiter:
         watch.outcome = outcome
         subscribers, watch.subscribers = watch.subscribers or [], None
         self._watches.pop(watch.job_id, None)
+        self._tag_remove(watch)
         for subscriber in subscribers:
             subscriber.deliver(watch.job_id, outcome)
         self._call_hook(self._on_settled, watch.job_id, outcome)

@@ -190,7 +190,10 @@ def test_batch_json_summary(fake: FakeMediaX, tmp_path: Path) -> None:
     assert summary["submitted"] == 3
     assert summary["lines"] == 3
     assert summary["results"] == str(results)
-    assert summary["stats"]["polls"] >= 3
+    # The three jobs share the batch tag, so one ListJobs refreshes them all.
+    assert summary["stats"]["list_polls"] >= 1
+    assert summary["stats"]["list_polls"] == fake.request_counts["ListJobs"]
+    assert summary["stats"]["polls"] == fake.request_counts["GetJob"]
 
 
 def test_results_file_is_valid_after_every_record(fake: FakeMediaX, tmp_path: Path) -> None:
@@ -254,7 +257,9 @@ async def test_resume_after_interruption_submits_nothing_twice(
         summary = await BatchRunner(c, source, results, policy=FAST_POLLS).run()
     assert (summary.skipped, summary.resumed, summary.submitted) == (4, 2, 0)
     assert fake.request_counts["CreateJob"] == 5
-    assert fake.request_counts["ListJobs"] == 1
+    # One ListJobs found the unfinished jobs again; the waiter then refreshes the
+    # batch through ListJobs too, so there may be more.
+    assert fake.request_counts["ListJobs"] >= 1
     _, records = read_results(results)
     assert sorted(r["line"] for r in records) == [1, 2, 3, 4, 5, 6]
     assert {r["state"] for r in records if r["line"] in (4, 5)} == {"COMPLETED"}

@@ -352,3 +352,41 @@ async def test_client_wait_for_one_job() -> None:
         assert done.output_files()
         with pytest.raises(WaitTimeoutError):
             await client.wait((await submit(client))[0], timeout=5)
+
+
+async def test_jobs_sharing_a_custom_id_are_refreshed_with_one_list_jobs() -> None:
+    """A batch tagged with one custom id costs one ListJobs per round, not one GetJob per job."""
+    fake = FakeMediaX(
+        schedule=Schedule(default=Profile(processing=LogNormalDuration(median=30, sigma=1))),
+        record_requests=False,
+    )
+    async with fake.client() as client:
+        jobs = await submit(client, 100, custom_id="batch-7")
+        async with client.waiter() as waiter:
+            done = await waiter.wait_all(jobs)
+        stats = waiter.stats
+    assert [job.state for job in done] == [State.COMPLETED] * 100
+    assert fake.request_counts["GetJob"] == stats.polls
+    assert fake.request_counts["ListJobs"] == stats.list_polls > 0
+    # Each job alone would take 6 or more GetJob polls; the whole batch takes well under one
+    # request per job, the stragglers' GetJob included.
+    assert (stats.polls + stats.list_polls) / 100 <= 0.5
+
+
+async def test_batch_polling_falls_back_to_get_job_and_ignores_strangers() -> None:
+    """ListJobs failures fall back to GetJob; other jobs with the same custom id are left alone."""
+    fake = FakeMediaX(schedule=fixed(queue=0, processing=20))
+    async with fake.client() as client:
+        ours = await submit(client, 5, custom_id="shared")
+        strangers = await submit(client, 3, custom_id="shared")
+        for job in strangers:
+            fake.force_state(job.id, State.CANCELED)
+        fake.faults.inject(F.SERVER_ERROR, action="ListJobs", times=2)
+        async with client.waiter(policy=EXACT) as waiter:
+            done = await waiter.wait_all(ours)
+        stats = waiter.stats
+    assert [job.state for job in done] == [State.COMPLETED] * 5
+    assert stats.settled == 5
+    assert fake.faults.injected(action="ListJobs") == 2
+    assert stats.polls >= 2  # the two failed rounds were asked by id
+    assert stats.list_polls >= 1

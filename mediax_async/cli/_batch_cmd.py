@@ -94,7 +94,8 @@ def _show(output: Output, summary: BatchSummary, source: Path) -> None:
     stats = summary.stats
     if stats is not None:
         output.line(
-            f"waiter: {stats.polls} polls, {stats.retries} retries, "
+            f"waiter: {stats.polls} GetJob polls, {stats.list_polls} ListJobs batch polls, "
+            f"{stats.retries} retries, "
             f"{stats.rate_limited} rate-limited; wall time {summary.wall_time:.1f} s"
         )
 

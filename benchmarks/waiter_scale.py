@@ -1,0 +1,269 @@
+"""How JobWaiter scales: 1k, 10k and 100k jobs waited at once on the in-process fake.
+
+Each measurement runs in a subprocess of its own so that peak RSS belongs to it
+alone, and every figure is printed beside its baseline from the same run:
+
+- *take-up*: N jobs that never end are handed over; the run stops once every
+  job has been polled once. Wall time, memory per pending job (tracemalloc,
+  in a run of its own because tracing slows everything) and peak RSS, for the
+  waiter and for the naive baseline: one task per job, polling with the same
+  policy.
+- *throughput*: polling unthrottled (every delay 0) at concurrency C, polls
+  per second of the waiter beside a bare loop of ``client.get_job`` calls on
+  the same transport at the same concurrency.
+
+    python benchmarks/waiter_scale.py                 # 1k, 10k, 100k (a few minutes)
+    python benchmarks/waiter_scale.py --quick         # a smoke run at 200 jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from typing import Any
+
+import anyio
+
+from mediax_async import Job, MediaXClient, PollPolicy, State, parse_job
+from mediax_async.testing import FakeMediaX, FixedDuration, Profile, Schedule
+
+POLICY = PollPolicy(first_delay=1.0, initial_interval=2.0, max_interval=30.0)
+UNTHROTTLED = PollPolicy(
+    first_delay=0, initial_interval=0, max_interval=0, submitted_factor=1, jitter="none"
+)
+NEVER_ENDS = Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(1e12)))
+
+
+def current_rss_kib() -> int:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() // 1024
+
+
+def make_jobs(fake: FakeMediaX, count: int) -> list[Job]:
+    """Create jobs straight in the fake's state (setup, not measured) and parse them."""
+    jobs = []
+    for n in range(count):
+        request = {
+            "inputs": [{"url": f"https://songs.test/{n}.mp3"}],
+            "outputs": [
+                {
+                    "contentId": "repo",
+                    "destination": "/out",
+                    "inputSelectors": [0],
+                    "smartContentDescriptor": {"musicSeperate": {"method": 1}},
+                }
+            ],
+        }
+        created = fake.state.create_job(fake.secret_id, request, 0.0)
+        jobs.append(parse_job(fake.state.encode(created)))
+    return jobs
+
+
+async def take_up_waiter(client: MediaXClient, jobs: list[Job], concurrency: int) -> dict[str, Any]:
+    async with client.waiter(policy=POLICY, max_concurrency=concurrency) as waiter:
+        started = time.perf_counter()
+        for job in jobs:
+            waiter.add(job)
+        while waiter.stats.polls < len(jobs):  # noqa: ASYNC110 - sampling a counter, no event exists
+            await anyio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        measured = measure()
+        polls = waiter.stats.polls
+    return {"wall_s": elapsed, "polls": polls, **measured}
+
+
+async def take_up_naive(client: MediaXClient, jobs: list[Job], concurrency: int) -> dict[str, Any]:
+    """The usual SDK loop: a task per job, sleeping between polls with the same policy."""
+    import random
+
+    from mediax_async import PollContext
+
+    polled = 0
+    rng = random.Random(0)
+
+    async def poll_one(job: Job) -> None:
+        nonlocal polled
+        polls = 0
+        state: State | None = job.state
+        while True:
+            await anyio.sleep(
+                POLICY.next_delay(PollContext(polls=polls, state=state), rng.random())
+            )
+            job = await client.get_job(job.id)
+            polls += 1
+            polled += 1
+            state = job.state
+            if state.is_terminal:
+                return
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        for job in jobs:
+            tasks.start_soon(poll_one, job)
+        while polled < len(jobs):  # noqa: ASYNC110 - sampling a counter, no event exists
+            await anyio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        measured = measure()
+        tasks.cancel_scope.cancel()
+    return {"wall_s": elapsed, "polls": polled, **measured}
+
+
+async def throughput_waiter(
+    client: MediaXClient, jobs: list[Job], concurrency: int, total: int
+) -> dict[str, Any]:
+    async with client.waiter(policy=UNTHROTTLED, max_concurrency=concurrency) as waiter:
+        started = time.perf_counter()
+        for job in jobs:
+            waiter.add(job)
+        while waiter.stats.polls < total:  # noqa: ASYNC110 - sampling a counter, no event exists
+            await anyio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        polls = waiter.stats.polls
+    return {"wall_s": elapsed, "polls": polls, "polls_per_s": polls / elapsed}
+
+
+async def throughput_bare(
+    client: MediaXClient, jobs: list[Job], concurrency: int, total: int
+) -> dict[str, Any]:
+    """The floor: C tasks calling client.get_job in a loop, nothing else."""
+    done = 0
+    ids = [job.id for job in jobs]
+
+    async def loop(offset: int) -> None:
+        nonlocal done
+        index = offset
+        while done < total:
+            await client.get_job(ids[index % len(ids)])
+            done += 1
+            index += concurrency
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        for offset in range(concurrency):
+            tasks.start_soon(loop, offset)
+    elapsed = time.perf_counter() - started
+    return {"wall_s": elapsed, "polls": done, "polls_per_s": done / elapsed}
+
+
+_baseline: dict[str, int] = {}
+
+
+def measure() -> dict[str, Any]:
+    gc.collect()
+    result: dict[str, Any] = {"rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    result["rss_growth_kib"] = result["rss_peak_kib"] - _baseline["rss_kib"]
+    if tracemalloc.is_tracing():
+        result["traced_bytes"] = tracemalloc.get_traced_memory()[0] - _baseline["traced"]
+    return result
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one measurement and print its result as JSON."""
+    fake = FakeMediaX(schedule=NEVER_ENDS, record_requests=False, seed=1)
+    jobs = make_jobs(fake, args.jobs)
+    gc.collect()
+    _baseline["rss_kib"] = current_rss_kib()
+    if args.trace:
+        tracemalloc.start()
+        _baseline["traced"] = tracemalloc.get_traced_memory()[0]
+
+    async def main() -> dict[str, Any]:
+        async with fake.client(max_connections=args.concurrency) as client:
+            if args.variant == "waiter":
+                return await take_up_waiter(client, jobs, args.concurrency)
+            if args.variant == "naive":
+                return await take_up_naive(client, jobs, args.concurrency)
+            if args.variant == "waiter-unthrottled":
+                return await throughput_waiter(client, jobs, args.concurrency, args.polls)
+            return await throughput_bare(client, jobs, args.concurrency, args.polls)
+
+    result = anyio.run(main)
+    result["per_job_bytes"] = result.get("traced_bytes", 0) / args.jobs
+    print(json.dumps(result))
+
+
+def run_child(
+    variant: str, jobs: int, *, trace: bool = False, concurrency: int = 32, polls: int = 0
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--jobs",
+        str(jobs),
+        "--concurrency",
+        str(concurrency),
+        "--polls",
+        str(polls),
+    ]
+    if trace:
+        command.append("--trace")
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--quick", action="store_true", help="a smoke run at 200 jobs")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--polls", type=int, default=20_000, help="polls per throughput run")
+    parser.add_argument("--child", choices=["waiter", "naive", "waiter-unthrottled", "bare"])
+    parser.add_argument("--jobs", type=int, default=0)
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        args.variant = args.child
+        child(args)
+        return
+    sizes = [200] if args.quick else args.sizes
+    polls = 1_000 if args.quick else args.polls
+
+    print(
+        f"take-up: N jobs handed over, until each is polled once (concurrency {args.concurrency})"
+    )
+    header = ("jobs", "variant", "wall s", "polls/s", "bytes/job", "peak RSS MiB", "RSS growth MiB")
+    print("{:>8} {:>8} {:>8} {:>9} {:>10} {:>13} {:>15}".format(*header))
+    for size in sizes:
+        rows = {}
+        for variant in ("waiter", "naive"):
+            timed = run_child(variant, size, concurrency=args.concurrency)
+            traced = run_child(variant, size, trace=True, concurrency=args.concurrency)
+            rows[variant] = (timed, traced)
+            print(
+                f"{size:>8} {variant:>8} {timed['wall_s']:>8.2f} "
+                f"{timed['polls'] / timed['wall_s']:>9.0f} {traced['per_job_bytes']:>10.0f} "
+                f"{timed['rss_peak_kib'] / 1024:>13.1f} {timed['rss_growth_kib'] / 1024:>15.1f}"
+            )
+        (waiter_timed, waiter_traced), (naive_timed, naive_traced) = rows["waiter"], rows["naive"]
+        memory_ratio = waiter_traced["per_job_bytes"] / max(naive_traced["per_job_bytes"], 1)
+        rss_ratio = waiter_timed["rss_peak_kib"] / naive_timed["rss_peak_kib"]
+        print(
+            f"{size:>8}    ratio  memory/job waiter/naive {memory_ratio:.2f}, "
+            f"peak RSS waiter/naive {rss_ratio:.2f}, "
+            f"wall waiter/naive {waiter_timed['wall_s'] / naive_timed['wall_s']:.2f}"
+        )
+
+    print(
+        "\nthroughput: unthrottled polling of 1,000 jobs, "
+        f"{polls} polls, concurrency {args.concurrency}"
+    )
+    waiter = run_child("waiter-unthrottled", 1_000, concurrency=args.concurrency, polls=polls)
+    bare = run_child("bare", 1_000, concurrency=args.concurrency, polls=polls)
+    print(f"  waiter    {waiter['polls_per_s']:>9.0f} polls/s")
+    print(f"  bare loop {bare['polls_per_s']:>9.0f} polls/s")
+    print(f"  ratio waiter/bare {waiter['polls_per_s'] / bare['polls_per_s']:.2f} (target >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()
