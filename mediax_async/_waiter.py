@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import anyio
+import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
@@ -531,6 +532,9 @@ class JobWaiter:
     async def _work(self) -> None:
         throttle = self._throttle
         while True:
+            # A poll through an in-process transport may never suspend: yield once per
+            # poll so that a zero-delay policy cannot starve the rest of the program.
+            await anyio.lowlevel.checkpoint()
             now = anyio.current_time()
             watch = self._take_due(now)
             if watch is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 from anyio import wait_all_tasks_blocked
 
 from mediax_async import (
     Job,
     MediaXError,
+    PollPolicy,
     State,
     WaiterClosedError,
     separation_request,
@@ -129,3 +131,16 @@ async def test_an_already_finished_job_returns_without_polling() -> None:
         async with client.waiter() as waiter:
             assert (await waiter.wait(finished)) is finished
         assert fake.request_counts["GetJob"] == gets
+
+
+async def test_a_zero_delay_policy_does_not_starve_other_tasks() -> None:
+    """Polling with no delay through an in-process transport still lets other tasks run."""
+    fake = FakeMediaX(schedule=NEVER_ENDS, record_requests=False)
+    (job,) = await submit(fake, 1)
+    eager = PollPolicy(first_delay=0, initial_interval=0, max_interval=0, jitter="none")
+    async with fake.client() as client, client.waiter(policy=eager, max_concurrency=2) as waiter:
+        waiter.add(job)
+        with anyio.fail_after(30):  # a guard against a hang, not a wait for time to pass
+            while waiter.stats.polls < 50:
+                await anyio.lowlevel.checkpoint()
+    assert waiter.stats.polls >= 50
