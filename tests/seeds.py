@@ -10,7 +10,7 @@ replaces them with the concrete values in ``PLACEHOLDERS``, the same values
 everywhere, so a request built from those values must equal the filled
 example key for key.
 
-``FakeMediaX`` is an ``httpx.MockTransport`` handler: it records every
+``ScriptedService`` is an ``httpx.MockTransport`` handler: it records every
 request and answers like the service (creating, listing and returning jobs,
 paging models), unless a scripted step for that action says otherwise.
 """
@@ -251,7 +251,7 @@ def job_answer(action: str, job: dict[str, Any], request_id: str = "req-1") -> h
 
 
 @dataclass
-class FakeMediaX:
+class ScriptedService:
     """Answers MediaX requests like the service, unless a step is scripted for the action."""
 
     models: list[dict[str, Any]] = field(default_factory=list)
@@ -260,7 +260,7 @@ class FakeMediaX:
     script: defaultdict[str, deque[Step]] = field(default_factory=lambda: defaultdict(deque))
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def then(self, action: str, *steps: Step) -> FakeMediaX:
+    def then(self, action: str, *steps: Step) -> ScriptedService:
         """Script the next answers to ``action``, in order; afterwards it answers normally."""
         self.script[action].extend(steps)
         return self
@@ -345,7 +345,7 @@ FAST_RETRIES = RetryPolicy(initial_delay=0)
 
 @asynccontextmanager
 async def client_for(
-    service: FakeMediaX | Callable[[httpx.Request], Any], **options: Any
+    service: ScriptedService | Callable[[httpx.Request], Any], **options: Any
 ) -> AsyncIterator[MediaXClient]:
     """A ``MediaXClient`` whose requests go to ``service`` (no network)."""
     options.setdefault("retry_policy", FAST_RETRIES)

@@ -14,7 +14,7 @@ from seeds import (
     SECRET_ID,
     SECRET_KEY,
     Ambiguous,
-    FakeMediaX,
+    ScriptedService,
     Slow,
     answer,
     client_for,
@@ -81,7 +81,7 @@ def separation(**options: Any) -> CreateJobRequest:
 
 async def test_create_job_sends_the_vendor_body_and_returns_the_job() -> None:
     """``create_job`` posts the vendor's CreateJob body to ``/job`` and returns the new job."""
-    service = FakeMediaX()
+    service = ScriptedService()
     seed = example("000", "CreateJob request")
     built = image_to_music_request(
         URL,
@@ -115,7 +115,7 @@ async def test_query_actions_send_the_vendor_bodies(
     action: str, call: Callable[[MediaXClient], Any]
 ) -> None:
     """``get_job``, ``list_jobs`` and ``list_models`` send exactly the vendor's example bodies."""
-    service = FakeMediaX()
+    service = ScriptedService()
     service.add_job({"id": P["id"], "state": 2, "customId": P["customId"]})
     async with client_for(service) as client:
         await call(client)
@@ -128,7 +128,7 @@ async def test_query_actions_send_the_vendor_bodies(
 
 async def test_get_job_returns_the_job() -> None:
     """``get_job`` returns the job as the service reports it."""
-    service = FakeMediaX()
+    service = ScriptedService()
     seed_job = example("004", "GetJob response").payload["job"]
     service.add_job(seed_job)
     async with client_for(service) as client:
@@ -139,7 +139,7 @@ async def test_get_job_returns_the_job() -> None:
 
 async def test_list_jobs_returns_every_job_with_the_custom_id() -> None:
     """``list_jobs`` returns all jobs sharing a custom id (the service does not keep it unique)."""
-    service = FakeMediaX()
+    service = ScriptedService()
     for number in range(3):
         service.add_job({"id": f"j{number}", "state": 1, "customId": "shared"})
     service.add_job({"id": "other", "state": 1, "customId": "different"})
@@ -152,7 +152,7 @@ async def test_list_jobs_returns_every_job_with_the_custom_id() -> None:
 
 async def test_get_job_of_an_unknown_id_raises_not_found() -> None:
     """Asking for a job the service does not know raises NotFoundError, without retrying."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         with pytest.raises(NotFoundError) as info:
             await client.get_job("missing")
@@ -162,7 +162,7 @@ async def test_get_job_of_an_unknown_id_raises_not_found() -> None:
 
 async def test_list_models_returns_a_page() -> None:
     """``list_models`` returns the page's models and the total."""
-    service = FakeMediaX(models=[example("002", "ListModels response").payload["models"][0]])
+    service = ScriptedService(models=[example("002", "ListModels response").payload["models"][0]])
     async with client_for(service) as client:
         page = await client.list_models()
     assert [m.name for m in page.models] == ["demo"]
@@ -172,7 +172,7 @@ async def test_list_models_returns_a_page() -> None:
 async def test_iter_models_walks_every_page() -> None:
     """``iter_models`` yields every model, page after page, until the total is reached."""
     models = [{"name": f"voice_{n:03d}", "createdAt": str(1610513575000 + n)} for n in range(250)]
-    service = FakeMediaX(models=models)
+    service = ScriptedService(models=models)
     async with client_for(service) as client:
         names = [m.name async for m in client.iter_models()]
         pages = [len(p.models) async for p in client.iter_model_pages(page_size=90)]
@@ -185,7 +185,7 @@ async def test_iter_models_walks_every_page() -> None:
 
 async def test_iter_models_with_no_models_asks_once() -> None:
     """With no models, ``iter_models`` yields nothing after one request."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         assert [m async for m in client.iter_models()] == []
     assert service.actions() == ["ListModels"]
@@ -207,7 +207,7 @@ async def test_bad_arguments_are_refused_before_sending(
     call: Callable[[MediaXClient], Any], field: str
 ) -> None:
     """Bad arguments raise RequestValidationError naming the field, and nothing is sent."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         with pytest.raises(RequestValidationError) as info:
             await call(client)
@@ -252,7 +252,7 @@ async def test_submit_methods_send_what_their_builder_builds(
     method: str, builder: Callable[..., CreateJobRequest], options: dict[str, Any], key: str
 ) -> None:
     """Each ``submit_*`` method creates the job its request builder describes."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         job = await getattr(client, method)(URL, **options)
     (sent,) = service.sent
@@ -278,7 +278,7 @@ async def test_fetched_jobs_list_their_output_files(
 ) -> None:
     """A finished job from ``get_job`` names each file's repository and full path."""
     seed_job = example(name[:3], name[4:]).payload["job"]
-    service = FakeMediaX()
+    service = ScriptedService()
     service.add_job(seed_job)
     async with client_for(service) as client:
         job = await client.get_job(seed_job["id"])
@@ -295,7 +295,7 @@ async def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyP
     """Without arguments, credentials come from MEDIAX_SECRET_ID and MEDIAX_SECRET_KEY."""
     monkeypatch.setenv("MEDIAX_SECRET_ID", "env-id")
     monkeypatch.setenv("MEDIAX_SECRET_KEY", "env-key-123456")
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service, secret_id=None, secret_key=None) as client:
         await client.list_jobs("c")
     assert service.sent[0].body["secretId"] == "env-id"
@@ -308,7 +308,7 @@ async def test_argument_credentials_win_over_the_environment(
     """Credentials passed as arguments are used even when the environment has others."""
     monkeypatch.setenv("MEDIAX_SECRET_ID", "env-id")
     monkeypatch.setenv("MEDIAX_SECRET_KEY", "env-key-123456")
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         await client.list_jobs("c")
     assert (service.sent[0].body["secretId"], service.sent[0].body["secretKey"]) == (
@@ -349,7 +349,7 @@ def test_missing_credentials_are_a_configuration_error_naming_them(
 async def test_base_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """MEDIAX_BASE_URL sets the host and path prefix of every action."""
     monkeypatch.setenv("MEDIAX_BASE_URL", "https://mediax.internal.example/api/")
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         await client.list_jobs("c")
         await client.list_models()
@@ -365,7 +365,7 @@ async def test_base_url_argument_wins_over_the_environment(
 ) -> None:
     """An explicit ``base_url`` is used even when MEDIAX_BASE_URL is set."""
     monkeypatch.setenv("MEDIAX_BASE_URL", "https://from-env.example")
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service, base_url="https://from-arg.example") as client:
         await client.list_jobs("c")
     assert service.sent[0].url.host == "from-arg.example"
@@ -373,7 +373,7 @@ async def test_base_url_argument_wins_over_the_environment(
 
 async def test_legacy_gateway_paths() -> None:
     """On the legacy gateway jobs go to ``/release/job`` and models to ``/release/music_model``."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service, base_url=LEGACY_BASE_URL) as client:
         await client.list_jobs("c")
         await client.list_models()
@@ -434,7 +434,7 @@ async def test_client_closes_only_the_http_client_it_made() -> None:
 )
 async def test_transient_failures_are_retried(failure: Any) -> None:
     """Connection errors, timeouts, 429, 5xx and unreadable answers are retried."""
-    service = FakeMediaX().then("GetJob", failure, failure)
+    service = ScriptedService().then("GetJob", failure, failure)
     service.add_job({"id": "j", "state": 2})
     async with client_for(service) as client:
         job = await client.get_job("j")
@@ -456,7 +456,7 @@ async def test_transient_failures_are_retried(failure: Any) -> None:
 )
 async def test_other_client_errors_are_not_retried(status: int, error: type[APIError]) -> None:
     """A 4xx other than 429 is raised at once, after a single request."""
-    service = FakeMediaX().then(
+    service = ScriptedService().then(
         "ListJobs", answer(status, {"error": {"code": "E", "message": "no"}})
     )
     async with client_for(service) as client:
@@ -470,7 +470,7 @@ async def test_other_client_errors_are_not_retried(status: int, error: type[APIE
 @virtual_time()
 async def test_default_is_three_retries() -> None:
     """By default a failing call is tried 4 times in all, then the last error is raised."""
-    service = FakeMediaX().then("ListModels", *[httpx.ConnectError("refused")] * 10)
+    service = ScriptedService().then("ListModels", *[httpx.ConnectError("refused")] * 10)
     async with client_for(service, retry_policy=None) as client:
         with pytest.raises(TransportError) as info:
             await client.list_models()
@@ -482,7 +482,7 @@ async def test_default_is_three_retries() -> None:
 @pytest.mark.parametrize("max_retries", [0, 1, 5])
 async def test_max_retries_sets_the_number_of_attempts(max_retries: int) -> None:
     """``max_retries=n`` makes n + 1 attempts."""
-    service = FakeMediaX().then("GetJob", *[answer(503, b"")] * 10)
+    service = ScriptedService().then("GetJob", *[answer(503, b"")] * 10)
     policy = RetryPolicy(max_retries=max_retries, initial_delay=0)
     async with client_for(service, retry_policy=policy) as client:
         with pytest.raises(ServerError):
@@ -493,7 +493,7 @@ async def test_max_retries_sets_the_number_of_attempts(max_retries: int) -> None
 @virtual_time()
 async def test_backoff_delays_grow_exponentially() -> None:
     """Retries wait ``initial * multiplier ** n`` seconds (without jitter): 1 + 2 + 4."""
-    service = FakeMediaX().then("ListJobs", *[httpx.ConnectError("refused")] * 3)
+    service = ScriptedService().then("ListJobs", *[httpx.ConnectError("refused")] * 3)
     policy = RetryPolicy(initial_delay=1, multiplier=2, jitter="none")
     async with client_for(service, retry_policy=policy) as client:
         start = anyio.current_time()
@@ -507,7 +507,7 @@ async def test_backoff_delays_grow_exponentially() -> None:
 async def test_retry_after_seconds_is_honoured() -> None:
     """After a 429 with ``Retry-After: 10`` the retry waits at least 10 seconds."""
     limited = answer(429, {"error": {"code": "LimitExceeded"}}, **{"Retry-After": "10"})
-    service = FakeMediaX().then("GetJob", limited)
+    service = ScriptedService().then("GetJob", limited)
     service.add_job({"id": "j", "state": 1})
     async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
         start = anyio.current_time()
@@ -524,7 +524,7 @@ async def test_retry_after_http_date_is_measured_from_the_date_header() -> None:
         "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
         "Retry-After": "Wed, 21 Oct 2015 07:28:20 GMT",
     }
-    service = FakeMediaX().then("GetJob", answer(429, b"", **headers))
+    service = ScriptedService().then("GetJob", answer(429, b"", **headers))
     service.add_job({"id": "j", "state": 1})
     async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
         start = anyio.current_time()
@@ -540,7 +540,7 @@ async def test_retry_after_longer_than_the_limit_is_raised_at_once() -> None:
         "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
         "Retry-After": "Wed, 21 Oct 2015 09:00:00 GMT",
     }
-    service = FakeMediaX().then("GetJob", answer(429, b"", **headers))
+    service = ScriptedService().then("GetJob", answer(429, b"", **headers))
     async with client_for(service) as client:
         start = anyio.current_time()
         with pytest.raises(RateLimitError) as info:
@@ -553,7 +553,7 @@ async def test_retry_after_longer_than_the_limit_is_raised_at_once() -> None:
 @virtual_time()
 async def test_a_slow_answer_is_cut_off_by_the_deadline() -> None:
     """``timeout`` bounds each attempt in all: a server that never answers gives TransportError."""
-    service = FakeMediaX().then("GetJob", Slow(3600))
+    service = ScriptedService().then("GetJob", Slow(3600))
     policy = RetryPolicy(max_retries=0)
     async with client_for(service, timeout=2.5, retry_policy=policy) as client:
         start = anyio.current_time()
@@ -568,7 +568,7 @@ async def test_a_slow_answer_is_cut_off_by_the_deadline() -> None:
 @virtual_time()
 async def test_a_slow_answer_is_retried_after_the_deadline() -> None:
     """A query cut off by the deadline is sent again and can then succeed."""
-    service = FakeMediaX().then("GetJob", Slow(3600))
+    service = ScriptedService().then("GetJob", Slow(3600))
     service.add_job({"id": "j", "state": 3})
     async with client_for(service, timeout=5) as client:
         start = anyio.current_time()
@@ -591,7 +591,7 @@ async def test_queries_are_resent_after_ambiguous_failures(
     action: str, call: Callable[[MediaXClient], Any]
 ) -> None:
     """Queries change nothing, so after a read timeout they are simply sent again."""
-    service = FakeMediaX().then(action, Ambiguous(httpx.ReadTimeout("slow")), answer(502, b""))
+    service = ScriptedService().then(action, Ambiguous(httpx.ReadTimeout("slow")), answer(502, b""))
     service.add_job({"id": "j", "state": 1, "customId": "c"})
     async with client_for(service) as client:
         await call(client)
@@ -603,7 +603,7 @@ async def test_queries_are_resent_after_ambiguous_failures(
 
 async def test_create_job_gets_a_custom_id_when_it_has_none() -> None:
     """A CreateJob without a custom id is sent with a fresh one, different for each job."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         first = await client.create_job(separation())
         second = await client.submit_separation(URL, content_id=REPO)
@@ -615,7 +615,7 @@ async def test_create_job_gets_a_custom_id_when_it_has_none() -> None:
 
 async def test_create_job_keeps_the_users_custom_id() -> None:
     """A custom id given by the user is sent unchanged."""
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         job = await client.create_job(separation(custom_id="mine-1"))
     assert service.sent[0].payload["customId"] == "mine-1"
@@ -637,7 +637,7 @@ async def test_create_job_keeps_the_users_custom_id() -> None:
 )
 async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any) -> None:
     """When the job was created despite the failure, the client finds it and does not resend."""
-    service = FakeMediaX().then("CreateJob", Ambiguous(failure))
+    service = ScriptedService().then("CreateJob", Ambiguous(failure))
     async with client_for(service) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs"]
@@ -658,7 +658,7 @@ async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any
 )
 async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> None:
     """When no job was created, the client checks ListJobs and sends the same CreateJob again."""
-    service = FakeMediaX().then("CreateJob", failure)
+    service = ScriptedService().then("CreateJob", failure)
     async with client_for(service) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
@@ -669,7 +669,7 @@ async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> Non
 
 async def test_connect_error_resends_without_listing_jobs() -> None:
     """A request that never left (connection refused) is resent without asking ListJobs."""
-    service = FakeMediaX().then("CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x"))
+    service = ScriptedService().then("CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x"))
     async with client_for(service) as client:
         await client.create_job(separation())
     assert service.actions() == ["CreateJob"] * 3
@@ -678,7 +678,7 @@ async def test_connect_error_resends_without_listing_jobs() -> None:
 
 async def test_rate_limited_create_job_is_resent_without_listing_jobs() -> None:
     """A 429 means the job was not taken: CreateJob is resent without asking ListJobs."""
-    service = FakeMediaX().then("CreateJob", answer(429, {"error": {"code": "LimitExceeded"}}))
+    service = ScriptedService().then("CreateJob", answer(429, {"error": {"code": "LimitExceeded"}}))
     async with client_for(service) as client:
         await client.create_job(separation())
     assert service.actions() == ["CreateJob", "CreateJob"]
@@ -686,7 +686,7 @@ async def test_rate_limited_create_job_is_resent_without_listing_jobs() -> None:
 
 async def test_someone_elses_job_with_the_same_custom_id_is_not_taken() -> None:
     """A listed job with the same custom id but other inputs is not mistaken for ours."""
-    service = FakeMediaX().then("CreateJob", httpx.ReadTimeout("read timed out"))
+    service = ScriptedService().then("CreateJob", httpx.ReadTimeout("read timed out"))
     service.add_job(
         {
             "id": "someone-else",
@@ -712,7 +712,7 @@ async def test_someone_elses_job_with_the_same_custom_id_is_not_taken() -> None:
 @virtual_time()
 async def test_create_job_cut_off_by_the_deadline_is_reconciled() -> None:
     """A CreateJob that times out is checked with ListJobs before it is sent again."""
-    service = FakeMediaX().then("CreateJob", Slow(3600))
+    service = ScriptedService().then("CreateJob", Slow(3600))
     async with client_for(service, timeout=10) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
@@ -722,7 +722,7 @@ async def test_create_job_cut_off_by_the_deadline_is_reconciled() -> None:
 
 async def test_create_job_rejected_by_the_service_is_not_resent() -> None:
     """A CreateJob refused with a 4xx is raised after a single request."""
-    service = FakeMediaX().then(
+    service = ScriptedService().then(
         "CreateJob", answer(400, {"error": {"code": "InvalidParameter", "message": "bad url"}})
     )
     async with client_for(service) as client:
@@ -734,7 +734,7 @@ async def test_create_job_rejected_by_the_service_is_not_resent() -> None:
 async def test_unreadable_create_answers_end_in_response_error() -> None:
     """Answers that never parse end in ResponseError after the retries, with one job at most."""
     junk = answer(200, {"requestId": "r-junk", "unexpected": True})
-    service = FakeMediaX().then("CreateJob", *[junk] * 4)
+    service = ScriptedService().then("CreateJob", *[junk] * 4)
     async with client_for(service) as client:
         with pytest.raises(ResponseError) as info:
             await client.create_job(separation())

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from seeds import SECRET_ID, SECRET_KEY, FakeMediaX, answer, client_for
+from seeds import SECRET_ID, SECRET_KEY, ScriptedService, answer, client_for
 
 from mediax_async import (
     ConfigurationError,
@@ -121,7 +121,7 @@ async def test_no_secret_in_errors_logs_or_reprs(caplog: pytest.LogCaptureFixtur
     errors = 0
     policy = RetryPolicy(max_retries=1, initial_delay=0)
     for action, steps, call in SCENARIOS:
-        service = FakeMediaX().then(action, *steps)
+        service = ScriptedService().then(action, *steps)
         async with client_for(service, retry_policy=policy) as client:
             with pytest.raises(MediaXError) as info:
                 await call(client)
@@ -152,7 +152,7 @@ async def test_traceback_of_a_transport_error_shows_no_secret() -> None:
     """A printed traceback (with its chained causes) of a failed call does not show the key."""
     # An HTTP/1.1 parser error quotes the bytes it could not parse; here they echo the key.
     quoted = httpx.RemoteProtocolError(f"illegal header line: bytearray(b'X-Echo: {SECRET_KEY}')")
-    service = FakeMediaX().then("GetJob", quoted)
+    service = ScriptedService().then("GetJob", quoted)
     async with client_for(service, retry_policy=RetryPolicy(max_retries=0)) as client:
         with pytest.raises(MediaXError) as info:
             await client.get_job("j")
@@ -179,7 +179,7 @@ async def test_request_logs_name_the_exchange_not_the_body(
 ) -> None:
     """DEBUG logs say which action went where with what status, never the body."""
     caplog.set_level(logging.DEBUG, logger="mediax_async")
-    service = FakeMediaX()
+    service = ScriptedService()
     async with client_for(service) as client:
         job = await client.create_job(
             separation_request("https://cdn.example.com/a.wav", content_id="r")
