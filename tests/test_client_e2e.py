@@ -27,16 +27,27 @@ FAST = PollPolicy(first_delay=0.02, initial_interval=0.02, max_interval=0.05, ji
 
 
 @asynccontextmanager
-async def in_process(fake: FakeMediaX, **kwargs: Any) -> AsyncIterator[MediaXClient]:
-    async with fake.client(**kwargs) as client:
+async def in_process(
+    fake: FakeMediaX, secret_key: str | None = None, **kwargs: Any
+) -> AsyncIterator[MediaXClient]:
+    key = secret_key or fake.secret_key
+    async with (
+        fake.http_client() as http,
+        MediaXClient(
+            fake.secret_id, key, base_url=fake.base_url, http_client=http, **kwargs
+        ) as client,
+    ):
         yield client
 
 
 @asynccontextmanager
-async def over_loopback(fake: FakeMediaX, **kwargs: Any) -> AsyncIterator[MediaXClient]:
+async def over_loopback(
+    fake: FakeMediaX, secret_key: str | None = None, **kwargs: Any
+) -> AsyncIterator[MediaXClient]:
+    key = secret_key or fake.secret_key
     async with (
         fake.serve() as base_url,
-        MediaXClient(fake.secret_id, fake.secret_key, base_url=base_url, **kwargs) as client,
+        MediaXClient(fake.secret_id, key, base_url=base_url, **kwargs) as client,
     ):
         yield client
 
