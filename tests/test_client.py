@@ -669,7 +669,9 @@ async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> Non
 
 async def test_connect_error_resends_without_listing_jobs() -> None:
     """A request that never left (connection refused) is resent without asking ListJobs."""
-    service = ScriptedService().then("CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x"))
+    service = ScriptedService().then(
+        "CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x")
+    )
     async with client_for(service) as client:
         await client.create_job(separation())
     assert service.actions() == ["CreateJob"] * 3
