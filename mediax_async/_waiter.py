@@ -23,6 +23,7 @@ import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
+from ._constants import CUSTOM_ID_PREFIX
 from ._enums import State
 from ._exceptions import (
     AuthenticationError,
@@ -564,8 +565,8 @@ class JobWaiter:
 
     def _tag_add(self, watch: _Watch) -> None:
         tag = watch.template.custom_id if watch.template is not None else None
-        if not self._batch_polling or not tag:
-            return
+        if not self._batch_polling or not tag or tag.startswith(CUSTOM_ID_PREFIX):
+            return  # the client's own custom ids are unique: no batch to share
         current = self._tags.get(tag)
         if current is None:
             self._tags[tag] = watch
