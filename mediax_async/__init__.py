@@ -22,6 +22,14 @@ from ._builders import (
     singing_request,
     singing_training_request,
 )
+from ._callbacks import (
+    CALLBACK_POLL_POLICY,
+    CallbackReceiver,
+    CallbackStats,
+    callback_poll_policy,
+    new_callback_token,
+    redact_callback_url,
+)
 from ._capabilities import (
     HummingOutputFile,
     ImageBgmGeneration,
@@ -87,11 +95,14 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
     __version__ = "0.0.0"
 
 __all__ = [
+    "CALLBACK_POLL_POLICY",
     "DEFAULT_BASE_URL",
     "LEGACY_BASE_URL",
     "APIError",
     "AuthenticationError",
     "BgmOutputType",
+    "CallbackReceiver",
+    "CallbackStats",
     "CompletionStream",
     "ConfigurationError",
     "CreateJobRequest",
@@ -143,11 +154,14 @@ __all__ = [
     "WaiterClosedError",
     "WaiterStats",
     "__version__",
+    "callback_poll_policy",
     "converter",
     "humming_request",
     "image_to_music_request",
+    "new_callback_token",
     "output_files",
     "parse_job",
+    "redact_callback_url",
     "separation_request",
     "singing_request",
     "singing_training_request",

@@ -125,6 +125,7 @@ class MediaXClient:
             timeout=timeout,
             retry=retry_policy,
             rng=rng,
+            connect_errors_are_unsent=not _reports_drops_as_connect_errors(http_client),
         )
 
     # -- lifecycle --------------------------------------------------------------
@@ -293,6 +294,15 @@ def _new_http_client(backend: str, timeout: float, max_connections: int) -> http
         client: httpx.AsyncClient = HttpxAiohttpClient(**options)
         return client
     raise ConfigurationError(f"http_backend must be 'httpx' or 'aiohttp', got {backend!r}")
+
+
+def _reports_drops_as_connect_errors(http_client: httpx.AsyncClient) -> bool:
+    """Whether the client's transport is httpx-aiohttp's (which maps a dropped answer
+    to ``ConnectTimeout``): then a connect error does not prove the request unsent."""
+    transport = getattr(http_client, "_transport", None)  # httpx keeps no public accessor
+    return any(
+        type(part).__module__.startswith("httpx_aiohttp") for part in (http_client, transport)
+    )
 
 
 def _created_key(job: Job) -> float:

@@ -63,6 +63,7 @@ class Transport:
         timeout: float,
         retry: RetryPolicy,
         rng: random.Random | None = None,
+        connect_errors_are_unsent: bool = True,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -73,6 +74,9 @@ class Transport:
         self._random = rng or random.Random()
         self._redactor = Redactor([credentials.secret_key])
         self._urls = {action: f"{self._base_url}/{path}" for action, path in ACTION_PATHS.items()}
+        # httpx raises ConnectError only before a request is written; other backends
+        # (httpx-aiohttp) also report a connection dropped after sending that way.
+        self._connect_errors_are_unsent = connect_errors_are_unsent
         self.retries = 0
         """Retries sent so far (all actions)."""
 
@@ -194,7 +198,9 @@ class Transport:
             # "from None": the redacted description is in the message; the original
             # error's text is not ours to vouch for.
             raise TransportError(
-                f"{action} could not connect: {self._describe(exc)}", action=action, sent=False
+                f"{action} could not connect: {self._describe(exc)}",
+                action=action,
+                sent=not self._connect_errors_are_unsent,
             ) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ConfigurationError(

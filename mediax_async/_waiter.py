@@ -137,6 +137,7 @@ class _Watch:
         "failures",
         "job_id",
         "keep",
+        "notified",
         "outcome",
         "polls",
         "seq",
@@ -158,6 +159,8 @@ class _Watch:
         self.seq = 0
         self.done = False
         self.keep = False
+        # News from a callback: refresh by id at once, and again if a poll was in flight.
+        self.notified = False
         self.outcome: Job | BaseException | None = None
         self.subscribers: list[_Subscriber] | None = None
 
@@ -480,6 +483,7 @@ class JobWaiter:
         if self._trust_callbacks and isinstance(job, Job) and job.state.is_terminal:
             self._observe(watch, job)
             return True
+        watch.notified = True
         self._reschedule(watch, 0.0)
         return True
 
@@ -555,7 +559,8 @@ class JobWaiter:
                 await self._refresh(watch)
 
     async def _refresh(self, watch: _Watch) -> None:
-        tag = self._batch_tag(watch)
+        # A callback names one job: ask for that one, not for its whole batch.
+        tag = None if watch.notified else self._batch_tag(watch)
         if tag is None:
             await self._poll(watch)
         else:
@@ -628,6 +633,7 @@ class JobWaiter:
             await self._poll(watch)  # the list omitted it: ask for it by id
 
     async def _poll(self, watch: _Watch) -> None:
+        watch.notified = False  # news that arrives while this poll is in flight sets it again
         try:
             job = await self._client._get_job(watch.job_id, retry=False)
         except AuthenticationError as exc:
@@ -684,6 +690,8 @@ class JobWaiter:
             self._call_hook(self._on_state_change, job, old, job.state)
         if job.state.is_terminal:
             self._finish(watch, job)
+        elif watch.notified:
+            self._reschedule(watch, 0.0)  # a callback came while this answer was on its way
         else:
             self._reschedule(watch, self._next_poll_delay(watch, None))
 

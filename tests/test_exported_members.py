@@ -52,7 +52,7 @@ def test_version_is_a_string() -> None:
 def attribute_docstrings() -> dict[str, str]:
     """Docstrings written under module-level assignments (``NAME = ...`` then a string)."""
     found: dict[str, str] = {}
-    for path in Path(mediax_async.__file__).parent.glob("*.py"):
+    for path in Path(mediax_async.__file__).parent.rglob("*.py"):
         body = ast.parse(path.read_text(encoding="utf-8")).body
         for statement, following in itertools.pairwise(body):
             targets: list[Any] = []

@@ -10,6 +10,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from .._callbacks import CALLBACK_POLL_POLICY
 from .._enums import State
 from .._exceptions import (
     AuthenticationError,
@@ -17,12 +18,13 @@ from .._exceptions import (
     MediaXError,
     WaiterClosedError,
 )
-from .._models import Job
+from .._models import CreateJobRequest, Job
 from .._protocol import echoes_request
 from ._lines import BatchLine, read_batch_file, tagged
 from ._results import LineResult, ResultsFile, default_results_path
 
 if TYPE_CHECKING:
+    from .._callbacks import CallbackReceiver, CallbackStats
     from .._client import MediaXClient
     from .._policies import PollPolicy
     from .._waiter import JobWaiter, WaiterStats
@@ -63,6 +65,8 @@ class BatchSummary:
     previous: list[LineResult] = attrs.Factory(list)
     """The records of lines an earlier run finished."""
     stats: WaiterStats | None = None
+    callbacks: CallbackStats | None = None
+    """What the callback receiver saw, when the batch used one."""
     wall_time: float = 0.0
 
     @property
@@ -96,11 +100,19 @@ class BatchSummary:
             "all_completed": self.all_completed,
             "wall_time": round(self.wall_time, 3),
             "stats": attrs.asdict(self.stats) if self.stats is not None else None,
+            "callbacks": attrs.asdict(self.callbacks) if self.callbacks is not None else None,
         }
 
 
 class BatchRunner:
-    """Runs a batch file: submits with bounded concurrency, watches, records, resumes."""
+    """Runs a batch file: submits with bounded concurrency, watches, records, resumes.
+
+    With ``callback_url`` (e.g. ``receiver.callback_url(public_url)``), each
+    job submitted without a callback of its own gets that one; with
+    ``receiver``, the batch's waiter hears of every callback it takes, so a
+    slow ``policy`` is enough (``CALLBACK_POLL_POLICY``, the default then):
+    polling only finishes the jobs whose callback never comes.
+    """
 
     def __init__(
         self,
@@ -111,6 +123,8 @@ class BatchRunner:
         concurrency: int = 8,
         policy: PollPolicy | None = None,
         observer: BatchObserver | None = None,
+        callback_url: str | None = None,
+        receiver: CallbackReceiver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
@@ -120,6 +134,8 @@ class BatchRunner:
         self._concurrency = concurrency
         self._policy = policy
         self._observer = observer or BatchObserver()
+        self._callback_url = callback_url
+        self._receiver = receiver
         self._by_job: dict[str, BatchLine] = {}
         self._attributed: set[str] = set()
         self._outstanding: set[str] = set()
@@ -177,14 +193,20 @@ class BatchRunner:
         return found
 
     async def _run(self, lines: Sequence[BatchLine], found: Mapping[int, Job]) -> None:
+        policy = self._policy
+        if policy is None and self._receiver is not None:
+            policy = CALLBACK_POLL_POLICY  # callbacks settle jobs; polling is the safety net
         waiter = self._client.waiter(
-            policy=self._policy,
+            policy=policy,
             max_concurrency=self._concurrency,
             on_state_change=self._state_changed,
             on_settled=self._settled,
         )
         async with waiter:
             self._summary.stats = waiter.stats
+            if self._receiver is not None:
+                self._summary.callbacks = self._receiver.stats
+                self._receiver.attach(waiter)
             try:
                 for line in lines:
                     if line.number in found:
@@ -200,6 +222,8 @@ class BatchRunner:
                 await self._idle.wait()
             finally:
                 self._closing = True
+                if self._receiver is not None:
+                    self._receiver.detach(waiter)
         if self._fatal is not None:
             raise self._fatal
 
@@ -209,7 +233,8 @@ class BatchRunner:
         for line in lines:
             assert line.request is not None
             try:
-                job = await self._client.create_job(line.request, exclude=self._attributed)
+                request = self._with_callback(line.request)
+                job = await self._client.create_job(request, exclude=self._attributed)
             except (AuthenticationError, ConfigurationError) as exc:
                 self._fail(exc, tasks)
                 return
@@ -223,6 +248,11 @@ class BatchRunner:
             except AuthenticationError as exc:  # the waiter already failed for every job
                 self._fail(exc, tasks)
                 return
+
+    def _with_callback(self, request: CreateJobRequest) -> CreateJobRequest:
+        if self._callback_url is None or request.callback:
+            return request
+        return attrs.evolve(request, callback=self._callback_url)
 
     def _fail(self, exc: BaseException, tasks: anyio.abc.TaskGroup) -> None:
         if self._fatal is None:

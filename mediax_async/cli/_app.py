@@ -27,6 +27,7 @@ from .._redact import Redactor
 from ._batch_cmd import batch
 from ._commands import Context, get, jobs, models, submit, wait
 from ._demo import demo
+from ._listen import callback_token, listen
 from ._output import INSTALL_HINT, Output
 from ._parser import (
     EXIT_CONFIG,
@@ -52,6 +53,7 @@ _COMMANDS: dict[str, Command] = {
     "models": models,
     "wait": wait,
     "batch": batch,
+    "listen": listen,
 }
 
 
@@ -144,7 +146,11 @@ def main(argv: Sequence[str] | None = None, *, runtime: Runtime | None = None) -
 
 def _run(args: argparse.Namespace, runtime: Runtime) -> int:
     debug = getattr(args, "debug", False)
-    secrets = [os.environ.get(C.ENV_SECRET_KEY, ""), getattr(args, "secret_key", None) or ""]
+    secrets = [
+        os.environ.get(C.ENV_SECRET_KEY, ""),
+        getattr(args, "secret_key", None) or "",
+        callback_token(args) or "",
+    ]
     redactor = Redactor(secrets)
     output = Output(runtime, json_mode=getattr(args, "json", False), redactor=redactor)
     handler = _debug_logging(runtime.err, redactor) if debug else None

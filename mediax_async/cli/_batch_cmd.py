@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
@@ -9,6 +10,7 @@ import anyio
 from .._batch import BatchLine, BatchObserver, BatchRunner, BatchSummary, LineResult
 from .._models import Job
 from ._commands import Context
+from ._listen import callback_receiver
 from ._output import Output
 from ._parser import EXIT_JOB_FAILED, EXIT_OK
 from ._progress import JobProgress, make_progress
@@ -98,6 +100,12 @@ def _show(output: Output, summary: BatchSummary, source: Path) -> None:
             f"{stats.retries} retries, "
             f"{stats.rate_limited} rate-limited; wall time {summary.wall_time:.1f} s"
         )
+    callbacks = summary.callbacks
+    if callbacks is not None:
+        output.line(
+            f"callbacks: {callbacks.accepted} taken ({callbacks.unknown} for no job being "
+            f"watched), {callbacks.rejected} refused"
+        )
 
 
 async def batch(ctx: Context) -> int:
@@ -106,7 +114,14 @@ async def batch(ctx: Context) -> int:
     source = Path(args.file)
     results = Path(args.results) if args.results else None
     progress = make_progress(ctx.output)
-    async with ctx.client() as client:
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(ctx.client())
+        receiver, callback_url = None, None
+        if args.listen is not None:  # callbacks settle the jobs, polling is the fallback
+            host, port = args.listen
+            receiver, callback_url = await stack.enter_async_context(
+                callback_receiver(ctx, host, port)
+            )
         runner = BatchRunner(
             client,
             source,
@@ -114,6 +129,8 @@ async def batch(ctx: Context) -> int:
             concurrency=args.concurrency,
             policy=ctx.policy,
             observer=_Display(ctx.output, progress),
+            callback_url=callback_url,
+            receiver=receiver,
         )
         try:
             with progress:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from .._callbacks import redact_callback_url
 from .._capabilities import ImageBgmGeneration, MusicComposerHumming, MusicSeparate, SingingCloning
 from .._converter import unstructure
 from .._enums import SingingCloningType, State
@@ -167,7 +168,7 @@ class Output:
             ("completed", _when(timing.completed_at if timing else None)),
         ]
         if job.callback:
-            rows.append(("callback", job.callback))
+            rows.append(("callback", redact_callback_url(job.callback)))
         if job.timeout is not None:
             rows.append(("timeout", f"{job.timeout} s"))
         files = job_files(job)

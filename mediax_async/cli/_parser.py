@@ -16,7 +16,7 @@ from .._enums import (
 )
 from .._models import Source
 
-__all__ = ["EXIT_CODES", "JOB_COMMANDS", "build_parser", "parse_input"]
+__all__ = ["EXIT_CODES", "JOB_COMMANDS", "build_parser", "parse_address", "parse_input"]
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -37,6 +37,7 @@ exit codes:
 environment:
   MEDIAX_SECRET_ID, MEDIAX_SECRET_KEY   credentials
   MEDIAX_BASE_URL                       the service (default https://api.mediax.tencent.com)
+  MEDIAX_CALLBACK_TOKEN                 the secret in callback URLs (listen, batch --listen)
 """
 
 JOB_COMMANDS = {
@@ -98,6 +99,38 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """A ``--listen`` address: ``PORT``, ``HOST:PORT`` or ``[IPV6]:PORT`` (host 127.0.0.1)."""
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = "127.0.0.1", text
+    elif not host:
+        host = "127.0.0.1"
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address needs brackets: [::1]:8080
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}")
+    return host, int(port)
+
+
+def _callback_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    group = parser.add_argument_group("callbacks")
+    group.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where the service reaches this server, e.g. https://hooks.example.com "
+        "(default: the address it listens on)",
+    )
+    group.add_argument(
+        "--token",
+        help="the secret in the callback URL, 16+ URL-safe characters "
+        "(default: $MEDIAX_CALLBACK_TOKEN, else a fresh random one)",
+    )
+    return group
 
 
 def _common() -> argparse.ArgumentParser:
@@ -269,6 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", metavar="OUT.jsonl", help="results file (default FILE.results.jsonl)"
     )
     batch.add_argument("--concurrency", type=_positive_int, default=8, help="submissions at once")
+    _callback_options(batch).add_argument(
+        "--listen",
+        type=parse_address,
+        metavar="[HOST:]PORT",
+        help="take the jobs' callbacks on this address while the batch runs "
+        "(polling becomes a slow fallback; --public-url and --token apply)",
+    )
+
+    listen = commands.add_parser(
+        "listen",
+        help="receive job callbacks over HTTP and print each job",
+        description=(
+            "Serve a callback receiver until Ctrl-C. The callback URL to give jobs "
+            "(--callback URL) is printed first, on a line of its own; then one line per "
+            "callback taken (as sent: not checked with the service)."
+        ),
+        parents=[common],
+    )
+    listen.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    listen.add_argument("--port", type=int, default=8766, help="0 picks a free port")
+    _callback_options(listen)
 
     emulator = commands.add_parser(
         "emulator", help="serve a fake MediaX over HTTP (for trying things out)", parents=[common]
