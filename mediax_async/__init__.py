@@ -74,6 +74,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._files import OutputFile, output_files
+from ._learning import LearnedSchedule, LearningPollPolicy
 from ._models import (
     CreateJobRequest,
     Input,
@@ -116,6 +117,8 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobWaiter",
+    "LearnedSchedule",
+    "LearningPollPolicy",
     "MediaXClient",
     "MediaXError",
     "ModelPage",

@@ -297,8 +297,11 @@ def _new_http_client(backend: str, timeout: float, max_connections: int) -> http
 
 
 def _reports_drops_as_connect_errors(http_client: httpx.AsyncClient) -> bool:
-    """Whether the client's transport is httpx-aiohttp's (which maps a dropped answer
-    to ``ConnectTimeout``): then a connect error does not prove the request unsent."""
+    """Whether the client's transport is httpx-aiohttp's.
+
+    It maps an answer dropped after sending to ``ConnectTimeout``, so there a
+    connect error does not prove that the request was never sent.
+    """
     transport = getattr(http_client, "_transport", None)  # httpx keeps no public accessor
     return any(
         type(part).__module__.startswith("httpx_aiohttp") for part in (http_client, transport)

@@ -164,14 +164,26 @@ class PollPolicy:
     ``submitted_factor`` times longer. ``jitter`` spreads polls so that jobs
     created together do not poll together. A ``Retry-After`` on a poll answer
     is a floor for that job's next delay.
+
+    The defaults poll after 1 s, 6 s, 13.5 s, 24.75 s, 41.6 s, then every
+    18.5 s, without jitter. Against Google's long-running-operation default
+    (1 s, x1.5, capped at 20 s) on log-normal job durations (sigma 1) they
+    need about 28% fewer polls at a median of 30 s and 2.5% fewer at 300 s,
+    with a p95 detection delay 4-8% shorter (``benchmarks/polling_efficiency.py``):
+    the wider early steps skip polls that seldom find a job done, and the
+    p95 delay is set by the cap, which is a little below 20 s. Jitter is off
+    because jitter at the same p95 costs at least 13% more polls in the
+    long run, and a waiter already spreads its requests: jobs are taken up
+    one by one, concurrency is bounded, and failed polls back off with
+    jitter. Pass ``jitter="equal"`` for jobs taken up in large bursts.
     """
 
     first_delay: float = attrs.field(default=1.0, validator=_non_negative)
-    initial_interval: float = attrs.field(default=2.0, validator=_non_negative)
+    initial_interval: float = attrs.field(default=5.0, validator=_non_negative)
     multiplier: float = attrs.field(default=1.5, validator=_at_least_one)
-    max_interval: float = attrs.field(default=30.0, validator=_non_negative)
+    max_interval: float = attrs.field(default=18.5, validator=_non_negative)
     submitted_factor: float = attrs.field(default=2.0, validator=_at_least_one)
-    jitter: Jitter = attrs.field(default="equal", validator=_check_jitter)
+    jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
     error_initial_delay: float = attrs.field(default=1.0, validator=_non_negative)
     """After a failed poll (network, 429, 5xx), the first delay before that job's next poll."""
     error_max_delay: float = attrs.field(default=60.0, validator=_non_negative)

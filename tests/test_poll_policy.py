@@ -95,3 +95,13 @@ def test_throttle_spaces_requests_at_the_rate_cap() -> None:
     assert throttle.rate == 5.0
     assert throttle.send_time(0.3) == pytest.approx(1.3)
     assert throttle.send_time(0.3) == pytest.approx(1.5)
+
+
+def test_default_schedule_is_the_benchmarked_one() -> None:
+    """PollPolicy() polls at 1, 6, 13.5, 24.75, 41.625 s, then every 18.5 s, whatever the draw."""
+    policy = PollPolicy()
+    times, at = [], 0.0
+    for polls in range(8):
+        at += policy.next_delay(PollContext(polls=polls, state=State.PROCESSING), draw=0.9)
+        times.append(at)
+    assert times == pytest.approx([1.0, 6.0, 13.5, 24.75, 41.625, 60.125, 78.625, 97.125])

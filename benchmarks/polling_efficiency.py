@@ -1,0 +1,337 @@
+"""What polling costs: GetJob requests per job, and how late each end is seen, in virtual time.
+
+A discrete-event simulation drives the policies' own ``next_delay`` and
+``observe`` code (no HTTP, no clock): jobs are created one after another (a
+steady stream, about 25 per median duration), each is taken up by the waiter
+as it is created (state SUBMITTED, as CreateJob answers) and polled until a
+poll sees it ended; every answer before that says PROCESSING (no queueing)
+and comes back at once. Job durations are log-normal, median 30 s and again
+300 s, sigma 1. For each policy it reports polls per job and the detection
+delay (the time of the first poll that sees the job ended, minus its end),
+mean and p95, each beside Google's long-running-operation default and the
+ratio:
+
+- fixed 5 s;
+- Google LRO default: first poll after 1 s, then x1.5 up to 20 s, no jitter
+  (the deterministic reading; jitter would only add polls);
+- our default ``PollPolicy()``;
+- ``LearningPollPolicy()``, trained on a first batch of settled jobs (a
+  separate draw, observed before the run) and learning as it goes; and the
+  same from cold (no training, learning as it goes only), for reference;
+- batch polling with ListJobs: the jobs of a workload created in batches of
+  100 sharing one customId, one ListJobs request per batch every round
+  (10 s) until every job of the batch has ended.
+
+Targets are checked and printed as PASS/FAIL. Seeded, so reproducible.
+
+    python benchmarks/polling_efficiency.py            # 10,000 jobs per workload (< 1 min)
+    python benchmarks/polling_efficiency.py --quick    # a smoke run at 500 jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import heapq
+import math
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+import attrs
+
+from mediax_async import Job, PollContext, PollPolicy, PollStrategy, State, Timing, parse_job
+from mediax_async._learning import LearningPollPolicy
+from mediax_async._validation import lenient
+
+SIGMA = 1.0
+MEDIANS = (30.0, 300.0)
+ARRIVALS_PER_MEDIAN = 25
+BATCH_SIZE = 100
+ROUND_INTERVAL = 10.0
+TRAINING_JOBS = 1_000
+KIND = "musicSeperate"
+EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+FIXED_5S = PollPolicy(
+    first_delay=5.0,
+    initial_interval=5.0,
+    multiplier=1.0,
+    max_interval=5.0,
+    submitted_factor=1.0,
+    jitter="none",
+)
+GOOGLE_LRO = PollPolicy(
+    first_delay=1.0,
+    initial_interval=1.5,
+    multiplier=1.5,
+    max_interval=20.0,
+    submitted_factor=1.0,
+    jitter="none",
+)
+
+TEMPLATE = parse_job(
+    {
+        "id": "job-0",
+        "state": 3,
+        "inputs": [{"url": "https://songs.test/0.mp3"}],
+        "outputs": [
+            {
+                "contentId": "repo",
+                "destination": "/out",
+                "inputSelectors": [0],
+                "smartContentDescriptor": {"musicSeperate": {"method": 1}},
+            }
+        ],
+    }
+)
+
+
+@attrs.frozen
+class Workload:
+    """Jobs created ``gap`` seconds apart, job ``i`` running ``durations[i]`` seconds."""
+
+    median: float
+    gap: float
+    durations: tuple[float, ...]
+
+
+@attrs.frozen
+class Result:
+    """What one way of polling cost on one workload."""
+
+    name: str
+    polls_per_job: float
+    mean_delay: float
+    p95_delay: float
+    note: str = ""
+
+
+def p95(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def make_workload(median: float, count: int, seed: int) -> Workload:
+    rng = random.Random(seed)
+    durations = tuple(rng.lognormvariate(math.log(median), SIGMA) for _ in range(count))
+    return Workload(median, median / ARRIVALS_PER_MEDIAN, durations)
+
+
+def ended_job(number: int, created: float, ended: float) -> Job:
+    """The job the waiter would hand to ``observe()``: COMPLETED, with its timing."""
+    timing = Timing(
+        created_at=EPOCH + dt.timedelta(seconds=created),
+        started_at=EPOCH + dt.timedelta(seconds=created),
+        completed_at=EPOCH + dt.timedelta(seconds=ended),
+    )
+    with lenient():
+        return attrs.evolve(TEMPLATE, id=f"job-{number}", timing=timing)
+
+
+def simulate(name: str, policy: PollStrategy, workload: Workload, seed: int) -> Result:
+    """Poll every job of ``workload`` with ``policy``, in virtual time, in creation order.
+
+    Events (a take-up or a poll) run in time order, so a learning policy
+    observes each job when its end is seen, before any later poll is planned.
+    """
+    rng = random.Random(seed)
+    durations = workload.durations
+    created = [n * workload.gap for n in range(len(durations))]
+    # (time, sequence, job, answers so far); -1 answers marks the take-up.
+    events: list[tuple[float, int, int, int]] = [(at, n, n, -1) for n, at in enumerate(created)]
+    heapq.heapify(events)
+    sequence = len(events)
+    polls = [0] * len(durations)
+    delays = [0.0] * len(durations)
+    while events:
+        now, _, job, answers = heapq.heappop(events)
+        end = created[job] + durations[job]
+        if answers >= 0:
+            answers += 1
+            if now >= end:
+                polls[job] = answers
+                delays[job] = now - end
+                policy.observe(ended_job(job, created[job], end))
+                continue
+        context = PollContext(
+            polls=max(answers, 0),
+            state=State.SUBMITTED if answers < 0 else State.PROCESSING,
+            elapsed=now - created[job],
+            kind=KIND,
+        )
+        delay = policy.next_delay(context, rng.random())
+        sequence += 1
+        heapq.heappush(events, (now + delay, sequence, job, max(answers, 0)))
+    return Result(name, statistics.fmean(polls), statistics.fmean(delays), p95(delays))
+
+
+def batch_polling(workload: Workload) -> tuple[Result, float]:
+    """ListJobs per batch of ``BATCH_SIZE`` jobs created together, every ``ROUND_INTERVAL``.
+
+    Returns the result (polls = requests per job) and the requests per pending
+    job per round: requests over the rounds each job was still running.
+    """
+    durations = workload.durations
+    requests = 0
+    job_rounds = 0
+    delays: list[float] = []
+    for start in range(0, len(durations), BATCH_SIZE):
+        batch = durations[start : start + BATCH_SIZE]
+        rounds = [math.ceil(duration / ROUND_INTERVAL) for duration in batch]
+        requests += max(rounds)
+        job_rounds += sum(rounds)
+        delays.extend(r * ROUND_INTERVAL - d for r, d in zip(rounds, batch, strict=True))
+    result = Result(
+        f"ListJobs, {BATCH_SIZE}/batch, {ROUND_INTERVAL:g} s",
+        requests / len(durations),
+        statistics.fmean(delays),
+        p95(delays),
+        note="requests/job",
+    )
+    return result, requests / job_rounds
+
+
+def trained(
+    count: int, median: float, seed: int, fallback: PollStrategy | None = None
+) -> LearningPollPolicy:
+    """A learning policy that has already seen ``count`` settled jobs of the same kind."""
+    policy = LearningPollPolicy() if fallback is None else LearningPollPolicy(fallback=fallback)
+    rng = random.Random(seed)
+    for n in range(count):
+        duration = rng.lognormvariate(math.log(median), SIGMA)
+        policy.observe(ended_job(n, 0.0, duration))
+    return policy
+
+
+def oracle(workload: Workload) -> LearningPollPolicy:
+    """The learned schedule at its best, a bound rather than a policy one can run.
+
+    Fitted with no safety margin on the very durations it is measured on, to
+    match Google's p95 delay.
+    """
+    count = len(workload.durations)
+    policy = LearningPollPolicy(
+        fallback=GOOGLE_LRO, min_samples=count, sample_size=count, confidence=0.0
+    )
+    for duration in workload.durations:
+        policy.learn(KIND, duration)
+    return policy
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def run_workload(median: float, count: int, seed: int) -> list[tuple[str, bool]]:
+    workload = make_workload(median, count, seed)
+    training = min(TRAINING_JOBS, count)
+    learned = trained(training, median, seed + 1)
+    results = [
+        simulate("fixed 5 s", FIXED_5S, workload, seed),
+        simulate("Google LRO (1 s, x1.5, 20 s)", GOOGLE_LRO, workload, seed),
+        simulate("PollPolicy() default", PollPolicy(), workload, seed),
+        simulate(f"learning, trained ({training} jobs)", learned, workload, seed),
+        simulate("learning, from cold", LearningPollPolicy(), workload, seed),
+        simulate(
+            "learning, Google's p95 as budget",
+            trained(training, median, seed + 1, fallback=GOOGLE_LRO),
+            workload,
+            seed,
+        ),
+        simulate("bound: oracle at Google's p95", oracle(workload), workload, seed),
+    ]
+    batch, per_job_round = batch_polling(workload)
+    results.append(batch)
+    google = results[1]
+    print(
+        f"\nmedian {median:g} s, sigma {SIGMA:g}: {count:,} jobs, one created every "
+        f"{workload.gap:g} s"
+    )
+    print(
+        f"  {'policy':<33} {'polls/job':>9} {'xGoogle':>8}   "
+        f"{'delay mean':>10} {'xGoogle':>8}   {'p95':>6} {'xGoogle':>8}"
+    )
+    for result in results:
+        print(
+            f"  {result.name:<33} {result.polls_per_job:>9.2f} "
+            f"{result.polls_per_job / google.polls_per_job:>8.3f}   "
+            f"{result.mean_delay:>9.2f}s {result.mean_delay / google.mean_delay:>8.3f}   "
+            f"{result.p95_delay:>5.2f}s {result.p95_delay / google.p95_delay:>8.3f}"
+            + (f"  ({result.note})" if result.note else "")
+        )
+    schedule = learned.schedule(KIND)
+    if schedule is not None:
+        print(
+            f"  learned schedule: first poll {schedule.first:.1f} s, then every "
+            f"{schedule.interval:.2f} s, sparser after {schedule.tail_start:.0f} s "
+            f"(fitted on {schedule.samples} jobs)"
+        )
+    default, learning, cold, budget, bound = results[2:7]
+    share = 0.5 if median <= 30 else 0.75
+    checks = [
+        (
+            f"target: default needs fewer polls than Google "
+            f"({default.polls_per_job:.2f} < {google.polls_per_job:.2f})",
+            default.polls_per_job < google.polls_per_job,
+        ),
+        (
+            f"target: default p95 no worse than Google "
+            f"({default.p95_delay:.2f} <= {google.p95_delay:.2f} s)",
+            default.p95_delay <= google.p95_delay,
+        ),
+        (
+            f"target: learning (trained) needs <= {share:g} x Google's polls "
+            f"({learning.polls_per_job:.2f} <= {share * google.polls_per_job:.2f}; "
+            f"with Google's p95 as budget {budget.polls_per_job / google.polls_per_job:.3f} x, "
+            f"oracle bound {bound.polls_per_job / google.polls_per_job:.3f} x)",
+            learning.polls_per_job <= share * google.polls_per_job,
+        ),
+        (
+            f"target: learning (trained) p95 no worse than Google "
+            f"({learning.p95_delay:.2f} <= {google.p95_delay:.2f} s)",
+            learning.p95_delay <= google.p95_delay,
+        ),
+        (
+            f"target: ListJobs requests per job per round <= 0.05 "
+            f"({1 / BATCH_SIZE:.3f}; per still-running job {per_job_round:.3f})",
+            1 / BATCH_SIZE <= 0.05,
+        ),
+        (
+            f"contract: learning (trained) p95 no worse than its fallback, the default "
+            f"({learning.p95_delay:.2f} <= {default.p95_delay:.2f} s)",
+            learning.p95_delay <= default.p95_delay,
+        ),
+        (
+            f"contract: learning (from cold) p95 no worse than the default "
+            f"({cold.p95_delay:.2f} <= {default.p95_delay:.2f} s)",
+            cold.p95_delay <= default.p95_delay,
+        ),
+    ]
+    for label, ok in checks:
+        print(f"  {verdict(ok)}  {label}")
+    return checks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a smoke run at 500 jobs")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs per workload")
+    parser.add_argument("--seed", type=int, default=2025)
+    args = parser.parse_args(argv)
+    count = args.jobs or (500 if args.quick else 10_000)
+    started = time.perf_counter()
+    outcomes = []
+    for n, median in enumerate(MEDIANS):
+        outcomes += run_workload(median, count, args.seed + 10 * n)
+    failed = [label for label, ok in outcomes if not ok]
+    print(
+        f"\n{len(outcomes) - len(failed)}/{len(outcomes)} checks passed "
+        f"in {time.perf_counter() - started:.1f} s (virtual time; seed {args.seed})"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

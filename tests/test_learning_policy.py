@@ -1,0 +1,360 @@
+"""LearningPollPolicy: polls placed around the learned end of each kind of job; pure, bounded."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mediax_async import (
+    Job,
+    MediaXClient,
+    PollContext,
+    PollPolicy,
+    PollStrategy,
+    State,
+    parse_job,
+    separation_request,
+)
+from mediax_async._learning import LearnedSchedule, LearningPollPolicy, quantile
+from mediax_async.testing import FakeMediaX, FixedDuration, Profile, Schedule
+
+KIND = "musicSeperate"
+OTHER = "musicComposerHumming"
+DESCRIPTORS: dict[str, dict[str, Any]] = {
+    KIND: {"musicSeperate": {"method": 1}},
+    OTHER: {"musicComposerHumming": {"songQuantity": 1}},
+}
+FALLBACK = PollPolicy(
+    first_delay=1.0,
+    initial_interval=2.0,
+    multiplier=2.0,
+    max_interval=10.0,
+    submitted_factor=1.0,
+    jitter="none",
+)
+
+
+def ended(
+    seconds: float,
+    *,
+    kind: str = KIND,
+    state: State = State.COMPLETED,
+    completed: bool = True,
+) -> Job:
+    """A settled job as GetJob returns it, ``seconds`` from creation to completion."""
+    created = 1_700_000_000_000
+    output = {
+        "contentId": "repo",
+        "inputSelectors": [0],
+        "smartContentDescriptor": DESCRIPTORS[kind],
+    }
+    return parse_job(
+        {
+            "id": "job-1",
+            "state": int(state),
+            "inputs": [{"url": "https://songs.test/a.mp3"}],
+            "outputs": [output],
+            "timing": {
+                "createdAt": str(created),
+                "startedAt": str(created),
+                "completedAt": str(created + round(seconds * 1000)) if completed else "0",
+            },
+        }
+    )
+
+
+def taught(durations: list[float], kind: str = KIND, **options: Any) -> LearningPollPolicy:
+    options.setdefault("fallback", FALLBACK)
+    policy = LearningPollPolicy(**options)
+    for seconds in durations:
+        policy.learn(kind, seconds)
+    return policy
+
+
+def context(elapsed: float, polls: int, kind: str | None = KIND, **extra: Any) -> PollContext:
+    extra.setdefault("state", State.PROCESSING)
+    return PollContext(polls=polls, elapsed=elapsed, kind=kind, **extra)
+
+
+def run(policy: PollStrategy, duration: float, kind: str = KIND) -> tuple[int, float]:
+    """Polls, and detection delay, of one job ending ``duration`` s after take-up (no latency)."""
+    at, polls = 0.0, 0
+    while True:
+        state = State.SUBMITTED if polls == 0 else State.PROCESSING
+        at += policy.next_delay(context(at, polls, kind, state=state), draw=0.5)
+        polls += 1
+        if at >= duration:
+            return polls, at - duration
+
+
+SPREAD = [100.0 + n / 2 for n in range(200)]  # 100 .. 199.5 s, evenly
+
+
+def test_until_enough_jobs_have_ended_the_fallback_decides() -> None:
+    """With fewer than min_samples settled jobs of a kind, polls follow the fallback exactly."""
+    policy = taught(SPREAD[:19])
+    assert policy.schedule(KIND) is None
+    for polls, elapsed in [(0, 0.0), (1, 1.0), (4, 15.0), (9, 300.0)]:
+        here = context(elapsed, polls)
+        assert policy.next_delay(here, 0.3) == FALLBACK.next_delay(here, 0.3)
+    policy.learn(KIND, SPREAD[19])
+    assert policy.schedule(KIND) is not None
+
+
+def test_first_poll_comes_near_the_fifth_percentile() -> None:
+    """Nothing is polled before about 5% of jobs of that kind have usually ended."""
+    policy = taught(SPREAD)
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    learned_from = SPREAD[: schedule.samples]  # the fit as of its last refit
+    assert schedule.first == pytest.approx(quantile(learned_from, 0.05))
+    assert policy.next_delay(context(0.0, 0, state=State.SUBMITTED), 0.5) == schedule.first
+
+
+def test_steady_polls_stay_on_a_grid_and_never_come_twice_in_a_row() -> None:
+    """After the first poll, polls keep a steady grid: a late answer or rounding never shifts it."""
+    policy = taught(SPREAD)
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    first, step = schedule.first, schedule.interval
+    assert step > 0
+    assert policy.next_delay(context(first, 1), 0.5) == pytest.approx(step)
+    late = first + 0.3 * step
+    assert policy.next_delay(context(late, 1), 0.5) == pytest.approx(0.7 * step)
+    just_short = math.nextafter(first + step, 0.0)
+    assert policy.next_delay(context(just_short, 2), 0.5) == pytest.approx(step)
+    assert policy.next_delay(context(math.nextafter(first, 0.0), 1), 0.5) == pytest.approx(step)
+
+
+def test_far_tail_is_polled_ever_more_sparsely_up_to_the_cap() -> None:
+    """Past the late quantiles, intervals grow with the time spent there, up to max_interval."""
+    durations = [random.Random(n).lognormvariate(math.log(60), 1.0) for n in range(400)]
+    policy = taught(durations, max_interval=120.0)
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    assert schedule.tail_start < schedule.horizon == max(durations)
+    tail = [schedule.tail_start + offset for offset in (0.0, 100.0, 200.0, 1000.0)]
+    tail = [elapsed for elapsed in tail if elapsed < schedule.horizon]
+    delays = [policy.next_delay(context(elapsed, 5), 0.5) for elapsed in tail]
+    assert delays == sorted(delays)
+    assert all(schedule.interval <= delay <= 120.0 for delay in delays)
+
+
+def test_beyond_the_longest_learned_duration_the_fallback_decides_again() -> None:
+    """A job outliving every job seen is polled like the fallback would, not ever more rarely."""
+    policy = taught(SPREAD)
+    past = context(1_000.0, 12)
+    assert policy.next_delay(past, 0.5) == FALLBACK.next_delay(past, 0.5)
+
+
+def test_each_kind_is_learned_on_its_own() -> None:
+    """What is learned of one capability does not change how another is polled."""
+    policy = taught(SPREAD)
+    assert policy.schedule(OTHER) is None
+    here = context(0.0, 0, kind=OTHER)
+    assert policy.next_delay(here, 0.5) == FALLBACK.next_delay(here, 0.5)
+
+
+def test_jobs_of_unknown_kind_or_state_follow_the_fallback() -> None:
+    """A bare job id (no state yet) or a job without a capability is polled by the fallback."""
+    policy = taught(SPREAD)
+    for here in (context(0.0, 0, state=None), context(0.0, 0, kind=None)):
+        assert policy.next_delay(here, 0.5) == FALLBACK.next_delay(here, 0.5)
+
+
+def test_observe_learns_from_completed_and_failed_jobs_only() -> None:
+    """Durations come from COMPLETED and ERROR jobs' timing; cancellations and gaps are skipped."""
+    policy = LearningPollPolicy()
+    policy.observe(ended(30.0))
+    policy.observe(ended(12.5, state=State.ERROR))
+    policy.observe(ended(40.0, kind=OTHER))
+    policy.observe(ended(5.0, state=State.CANCELED))
+    policy.observe(ended(9.0, completed=False))
+    policy.observe(attrs.evolve(ended(7.0), outputs=()))
+    assert policy.samples(KIND) == [30.0, 12.5]
+    assert policy.samples(OTHER) == [40.0]
+
+
+def test_observe_reaches_the_fallback_too() -> None:
+    """A fallback that learns sees every ended job the learning policy sees."""
+    seen: list[Job] = []
+
+    class Recording(PollPolicy):
+        def observe(self, job: Job) -> None:
+            seen.append(job)
+
+    policy = LearningPollPolicy(fallback=Recording())
+    job = ended(3.0)
+    policy.observe(job)
+    assert seen == [job]
+
+
+def test_bad_durations_are_ignored() -> None:
+    """Negative, infinite or NaN durations never reach the samples."""
+    policy = taught([-1.0, math.inf, math.nan, 2.0])
+    assert policy.samples(KIND) == [2.0]
+
+
+def test_memory_is_bounded_per_kind_and_in_kinds() -> None:
+    """Only the last sample_size durations of at most max_kinds kinds are kept."""
+    policy = taught([float(n) for n in range(100)], min_samples=5, sample_size=30, max_kinds=1)
+    assert policy.samples(KIND) == [float(n) for n in range(70, 100)]
+    policy.learn(OTHER, 1.0)
+    assert policy.samples(OTHER) == []
+
+
+def test_learned_polls_are_reproducible_and_ignore_the_draw() -> None:
+    """Pure: the same settled jobs give the same schedule; learned delays ignore the draw."""
+    first, second = taught(SPREAD), taught(SPREAD)
+    assert first.schedule(KIND) == second.schedule(KIND)
+    for elapsed, polls in [(0.0, 0), (110.0, 1), (150.0, 3)]:
+        here = context(elapsed, polls)
+        assert first.next_delay(here, 0.0) == first.next_delay(here, 0.99)
+
+
+def test_retry_after_is_a_floor() -> None:
+    """A Retry-After from the service is never undercut by a learned delay."""
+    policy = taught(SPREAD)
+    assert policy.next_delay(context(0.0, 0, retry_after=500.0), 0.5) == 500.0
+
+
+def test_failed_polls_back_off_as_the_fallback_says() -> None:
+    """After failed polls the fallback's error backoff applies, learned or not."""
+    policy = taught(SPREAD)
+    assert policy.error_delay(3, 0.5) == FALLBACK.error_delay(3, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("min_samples", 1),
+        ("sample_size", 10),
+        ("first_quantile", 0.0),
+        ("delay_quantile", 1.0),
+        ("confidence", -1.0),
+        ("tail_growth", 0.0),
+        ("max_interval", math.nan),
+        ("max_kinds", 0),
+    ],
+)
+def test_bad_options_are_refused(option: str, value: float) -> None:
+    """Options that make no sense are refused when the policy is built."""
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(ValueError, match=option):
+        LearningPollPolicy(**options)
+
+
+def test_after_learning_far_fewer_polls_at_no_worse_p95_delay() -> None:
+    """Trained on 1,000 jobs, it needs under 3/4 of the default's polls, at the same p95 delay."""
+    rng = random.Random(7)
+    training = [rng.lognormvariate(math.log(30), 1.0) for _ in range(1_000)]
+    jobs = [rng.lognormvariate(math.log(30), 1.0) for _ in range(3_000)]
+    default = PollPolicy()
+    policy = taught(training, fallback=default)
+    learned = [run(policy, duration) for duration in jobs]
+    backoff = [run(default, duration) for duration in jobs]
+
+    def p95(outcomes: list[tuple[int, float]]) -> float:
+        return quantile(sorted(delay for _, delay in outcomes), 0.95)
+
+    def mean_polls(outcomes: list[tuple[int, float]]) -> float:
+        return sum(polls for polls, _ in outcomes) / len(outcomes)
+
+    assert mean_polls(learned) < 0.75 * mean_polls(backoff)
+    assert p95(learned) <= 1.02 * p95(backoff)
+
+
+durations_lists = st.lists(
+    st.floats(min_value=0.0, max_value=5_000.0, allow_nan=False), min_size=20, max_size=80
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(durations_lists)
+def test_a_fitted_schedule_is_never_worse_than_the_fallback_on_what_it_learned(
+    durations: list[float],
+) -> None:
+    """On the durations it learned, a fitted schedule has fewer polls and no worse p95 delay."""
+    policy = taught(durations, min_samples=len(durations), sample_size=len(durations))
+    schedule = policy.schedule(KIND)
+    if schedule is None:
+        return  # learning would not have saved anything: the fallback stays
+    fallback = [run(FALLBACK, duration) for duration in durations]
+    fitted = [schedule.outcome(duration) for duration in durations]
+    assert sum(p for p, _ in fitted) < sum(p for p, _ in fallback)
+    assert (
+        quantile(sorted(d for _, d in fitted), 0.95)
+        <= quantile(sorted(d for _, d in fallback), 0.95) + 1e-9
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(durations_lists, st.floats(min_value=0.0, max_value=6_000.0, allow_nan=False))
+def test_polls_follow_the_schedule_the_fit_assumed(durations: list[float], end: float) -> None:
+    """next_delay places polls exactly where the fit expected them, always after a positive wait."""
+    policy = taught(durations, min_samples=len(durations), sample_size=len(durations))
+    schedule = policy.schedule(KIND)
+    if schedule is None or end >= schedule.horizon:
+        return
+    polls, delay = run(policy, end)
+    expected_polls, expected_delay = schedule.outcome(end)
+    assert polls == expected_polls
+    assert delay == pytest.approx(expected_delay, abs=1e-6)
+
+
+def test_schedule_is_described() -> None:
+    """The fitted schedule says where polls go and what the fit expects of it."""
+    schedule = taught(SPREAD).schedule(KIND)
+    assert isinstance(schedule, LearnedSchedule)
+    assert len(SPREAD) * 3 / 4 <= schedule.samples <= len(SPREAD)
+    assert schedule.expected_polls < schedule.fallback_polls
+    assert schedule.expected_delay <= schedule.fallback_delay
+
+
+def test_it_is_a_poll_strategy() -> None:
+    """It can be handed to a waiter wherever a PollStrategy is expected."""
+    strategy: PollStrategy = LearningPollPolicy()
+    assert strategy.next_delay(context(0.0, 0), 0.5) == PollPolicy().next_delay(
+        context(0.0, 0), 0.5
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+async def test_a_waiter_teaches_it_and_later_jobs_need_fewer_polls() -> None:
+    """Jobs settled through a waiter are learned; later jobs of that kind are polled far less."""
+    fake = FakeMediaX(
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(100)))
+    )
+    policy = LearningPollPolicy(min_samples=10)
+
+    async def batch(client: MediaXClient, count: int) -> int:
+        jobs = [
+            await client.create_job(
+                separation_request(f"https://songs.test/{n}.mp3", content_id="repo")
+            )
+            for n in range(count)
+        ]
+        before = len([r for r in fake.requests if r.action == "GetJob"])
+        async with client.waiter(policy=policy) as waiter:
+            done = await waiter.wait_all(jobs)
+        assert all(job.state == State.COMPLETED for job in done)
+        return len([r for r in fake.requests if r.action == "GetJob"]) - before
+
+    async with fake.client() as client:
+        first = await batch(client, 10)
+        await anyio.sleep(1)
+        later = await batch(client, 10)
+    assert policy.samples(KIND) == [100.0] * 20
+    assert first >= 10 * 6
+    assert later <= 10 * 2
