@@ -34,11 +34,11 @@ from ._protocol import (
     parse_model_page_answer,
 )
 from ._redact import Redactor
-from ._transport import Transport
+from ._transport import Transport, logger
 
 if TYPE_CHECKING:
     from ._policies import PollStrategy
-    from ._waiter import JobWaiter
+    from ._waiter import JobWaiter, SettledHook, StateHook
 
 __all__ = ["MediaXClient", "new_custom_id"]
 
@@ -114,6 +114,8 @@ class MediaXClient:
         if retry_policy is None:
             retry_policy = RetryPolicy(max_retries=max_retries)
         owns_http = http_client is None
+        # The pool size, when this client sizes its own pool.
+        self._max_connections: int | None = max_connections if owns_http else None
         if http_client is None:
             http_client = _new_http_client(http_backend, timeout, max_connections)
         self._credentials = Credentials(secret_id, secret_key)
@@ -258,11 +260,52 @@ class MediaXClient:
 
     # -- waiting ----------------------------------------------------------------------
 
-    def waiter(self, *, policy: PollStrategy | None = None, **options: Any) -> JobWaiter:
-        """A ``JobWaiter`` polling through this client; use it with ``async with``."""
+    def waiter(
+        self,
+        *,
+        policy: PollStrategy | None = None,
+        max_concurrency: int | None = None,
+        max_rate: float | None = None,
+        deadline: float | None = None,
+        raise_on_failure: bool = False,
+        trust_callbacks: bool = False,
+        batch_polling: bool = True,
+        on_state_change: StateHook | None = None,
+        on_settled: SettledHook | None = None,
+        rng: random.Random | None = None,
+    ) -> JobWaiter:
+        """A ``JobWaiter`` polling through this client; use it with ``async with``.
+
+        ``max_concurrency`` defaults to 16, or the pool size if that is smaller;
+        more than the pool holds would only make polls queue for a connection.
+        """
         from ._waiter import JobWaiter
 
-        return JobWaiter(self, policy=policy, **options)
+        pool = self._max_connections
+        if max_concurrency is None:
+            max_concurrency = min(
+                C.DEFAULT_WAITER_CONCURRENCY, pool or C.DEFAULT_WAITER_CONCURRENCY
+            )
+        elif pool is not None and max_concurrency > pool:
+            logger.warning(
+                "waiter max_concurrency=%d exceeds the client's %d pooled connections: "
+                "polls will queue for a connection (raise MediaXClient(max_connections=...))",
+                max_concurrency,
+                pool,
+            )
+        return JobWaiter(
+            self,
+            policy=policy,
+            max_concurrency=max_concurrency,
+            max_rate=max_rate,
+            deadline=deadline,
+            raise_on_failure=raise_on_failure,
+            trust_callbacks=trust_callbacks,
+            batch_polling=batch_polling,
+            on_state_change=on_state_change,
+            on_settled=on_settled,
+            rng=rng,
+        )
 
     async def wait(
         self, job: Job | str, timeout: float | None = None, *, policy: PollStrategy | None = None

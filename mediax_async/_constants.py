@@ -33,6 +33,9 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONNECTIONS = 100
 """Pooled connections of a client the library creates itself."""
 
+DEFAULT_WAITER_CONCURRENCY = 16
+"""Polls a waiter keeps in flight at once, unless told otherwise."""
+
 RETRY_INITIAL_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
 RETRY_MULTIPLIER = 2.0

@@ -23,7 +23,7 @@ import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
-from ._constants import CUSTOM_ID_PREFIX
+from ._constants import CUSTOM_ID_PREFIX, DEFAULT_WAITER_CONCURRENCY
 from ._enums import State
 from ._exceptions import (
     AuthenticationError,
@@ -51,7 +51,9 @@ JobRef = Job | str
 """A job to wait for: a ``Job`` or its id."""
 
 StateHook = Callable[[Job, "State | None", State], Any]
+"""``on_state_change(job, old_state, new_state)``: plain or async."""
 SettledHook = Callable[[str, "Job | BaseException"], Any]
+"""``on_settled(job_id, job_or_error)``: plain or async."""
 
 _NO_TIMEKEEPER = -math.inf
 _LIST_WORTH_JOBS = 20
@@ -211,7 +213,7 @@ class JobWaiter:
         client: MediaXClient,
         *,
         policy: PollStrategy | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int = DEFAULT_WAITER_CONCURRENCY,
         max_rate: float | None = None,
         deadline: float | None = None,
         raise_on_failure: bool = False,
