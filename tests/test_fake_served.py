@@ -16,6 +16,7 @@ import httpx
 import pytest
 from anyio.streams.text import TextReceiveStream
 
+from mediax_async import ConfigurationError
 from mediax_async._enums import State
 from mediax_async.testing import (
     DEFAULT_SECRET_ID,
@@ -183,7 +184,7 @@ async def test_unreachable_callback_is_recorded() -> None:
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_serving_on_trio_explains_itself() -> None:
     """Serving needs asyncio (uvicorn); on trio the error says so."""
-    with pytest.raises(RuntimeError, match="asyncio"):
+    with pytest.raises(ConfigurationError, match="asyncio"):
         async with FakeMediaX().serve():
             pass  # pragma: no cover
 

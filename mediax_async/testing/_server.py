@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from types import ModuleType
 from typing import Any, TextIO
 
 import anyio
-from anyio.abc import TaskGroup
 
+from .._serving import import_uvicorn, serve_asgi
 from ._asgi import InjectedDisconnect
 from ._schedule import Schedule
 from ._service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeMediaX
-from ._tasks import background_tasks
 
 __all__ = ["run_emulator", "serve_app"]
-
-
-def _import_uvicorn() -> ModuleType:
-    try:
-        import uvicorn
-    except ImportError as error:
-        raise RuntimeError(
-            "serving the fake over HTTP needs uvicorn: pip install 'mediax-async[cli]'"
-        ) from error
-    return uvicorn
 
 
 class _HideInjectedDisconnects(logging.Filter):
@@ -52,26 +38,6 @@ def _quiet_injected_disconnects() -> Iterator[None]:
         logger.removeFilter(hide)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets it knows are TCP,
-    # and without it every answer waits out a delayed ACK (~40 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _base_url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 @asynccontextmanager
 async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn in a background task; yield its base URL.
@@ -80,29 +46,9 @@ async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
     uvicorn, so the URL carries the real port. Runs on asyncio only (uvicorn
     does). The block is cancelled if the server stops (e.g. on Ctrl-C).
     """
-    uvicorn = _import_uvicorn()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise RuntimeError("serving over HTTP needs the asyncio backend (uvicorn)") from None
-
-    def stop_serving(tasks: TaskGroup) -> None:
-        server.should_exit = True  # a graceful stop: uvicorn closes its connections
-
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, ws="none", interface="asgi3"
-    )
-    server = uvicorn.Server(config)
-    with _bind(host, port) as sock, _quiet_injected_disconnects():
-        async with background_tasks(stop=stop_serving) as tasks:
-
-            async def serve_until_stopped() -> None:
-                await server.serve(sockets=[sock])
-                tasks.cancel_scope.cancel()
-
-            # The socket listens already: requests made before uvicorn runs wait in its backlog.
-            tasks.start_soon(serve_until_stopped)
-            yield _base_url(sock)
+    with _quiet_injected_disconnects():
+        async with serve_asgi(app, host, port, purpose="serving the fake over HTTP") as url:
+            yield url
 
 
 def run_emulator(
@@ -125,7 +71,7 @@ def run_emulator(
     the wall clock from the start. ``seed=None`` draws fresh ids and durations.
     Needs uvicorn.
     """
-    _import_uvicorn()
+    import_uvicorn("the emulator")
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(
             _emulate,

@@ -1,0 +1,90 @@
+"""Serving an ASGI app over real HTTP with uvicorn (an optional dependency, imported lazily).
+
+Shared by the callback receiver and the fake service's emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+import anyio
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["bind_socket", "import_uvicorn", "serve_asgi", "socket_url"]
+
+INSTALL_HINT = "pip install 'mediax-async[cli]'"
+
+
+def import_uvicorn(purpose: str) -> ModuleType:
+    """The uvicorn module, or a ``ConfigurationError`` saying how to install it."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(f"{purpose} needs uvicorn: {INSTALL_HINT}") from None
+    return uvicorn
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0`` picks a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets it knows are TCP,
+    # and without it every answer waits out a delayed ACK (~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def serve_asgi(app: Any, host: str, port: int, *, purpose: str) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn while the block runs; yield the base URL it listens on.
+
+    The socket listens before the block starts, so requests made at once wait
+    in its backlog. uvicorn's access log is off (request paths may hold
+    secrets). An error raised by the block comes out as itself, not in an
+    exception group; the block is cancelled if the server stops on its own
+    (e.g. on Ctrl-C). Runs on asyncio only, as uvicorn does.
+    """
+    uvicorn = import_uvicorn(purpose)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(f"{purpose} needs the asyncio backend (uvicorn)") from None
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", access_log=False, ws="none", interface="asgi3"
+    )
+    server = uvicorn.Server(config)
+    error: Exception | None = None
+    with bind_socket(host, port) as sock:
+        async with anyio.create_task_group() as tasks:
+
+            async def serve_until_stopped() -> None:
+                await server.serve(sockets=[sock])
+                tasks.cancel_scope.cancel()  # the server stopped on its own (a signal)
+
+            tasks.start_soon(serve_until_stopped)
+            try:
+                yield socket_url(sock)
+            except Exception as caught:
+                error = caught
+            finally:
+                server.should_exit = True  # a graceful stop: uvicorn closes its connections
+    if error is not None:
+        raise error
