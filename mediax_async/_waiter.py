@@ -249,6 +249,7 @@ class JobWaiter:
         self._fatal: BaseException | None = None
         self._task_group: TaskGroup | None = None
         self._closed = False
+        self._pending_at_close: list[dict[str, Any]] | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self.stats = WaiterStats()
         """Counts of polls, retries, errors, 429s and settled jobs."""
@@ -289,6 +290,7 @@ class JobWaiter:
 
     def _close_pending(self) -> None:
         """Give every wait still blocked an outcome: the waiter is gone."""
+        self._pending_at_close = self.pending()  # still there for pending() after the block
         for watch in list(self._watches.values()):
             self._settle(
                 watch, WaiterClosedError(f"the waiter closed before job {watch.job_id} ended")
@@ -317,7 +319,12 @@ class JobWaiter:
         return ids
 
     def pending(self) -> list[dict[str, Any]]:
-        """The jobs still being watched, as JSON-able data for ``resume()`` after a restart."""
+        """The jobs still being watched, as JSON-able data for ``resume()`` after a restart.
+
+        After the waiter has closed, the jobs it was still watching when it closed.
+        """
+        if self._pending_at_close is not None:
+            return list(self._pending_at_close)
         records = []
         for watch in self._watches.values():
             if watch.done:

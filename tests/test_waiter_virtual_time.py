@@ -280,7 +280,7 @@ async def test_resume_from_pending_after_a_restart_never_recreates() -> None:
             for job in jobs:
                 first.add(job)
             await anyio.sleep(30)
-            saved = json.dumps(first.pending())
+        saved = json.dumps(first.pending())  # still known once the waiter has closed
         assert fake.request_counts["CreateJob"] == 4
         records = json.loads(saved)
         assert sorted(r["id"] for r in records) == sorted(job.id for job in jobs)
