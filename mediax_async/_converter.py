@@ -9,6 +9,9 @@
 - Forward compatibility: keys this release does not know are kept in each
   model's ``extra`` and written back unchanged; unknown enum values parse
   (see ``_enums``). Parsing does not apply the construction checks.
+- Speed: answers go through decoders generated per model (``_fastdecode``);
+  data they do not take (a value to coerce, a malformed answer) goes through
+  the cattrs hooks, which coerce it or name the path of the problem.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._capabilities import MusicComposerHummingResult, WireModel
 from ._enums import WireEnum
 from ._exceptions import ResponseError
+from ._fastdecode import DecoderFactory, StructureHook
 from ._models import Job, SmartContentResult, Timing
 from ._validation import is_lenient, lenient
 
@@ -56,13 +60,27 @@ def wire_name(name: str) -> str:
 # -- timestamps ---------------------------------------------------------------
 
 
+# Timing strings repeat from poll to poll of a job ("0" above all), and the arithmetic
+# costs more than a lookup; cleared when full rather than kept in LRU order.
+_MILLIS_CACHE: dict[str, dt.datetime | None] = {}
+_MILLIS_CACHE_SIZE = 1024
+_UNCACHED = object()
+
+
 def _structure_millis(value: Any, _: Any) -> dt.datetime | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if value.__class__ is str:
+        cached = _MILLIS_CACHE.get(value, _UNCACHED)
+        if cached is not _UNCACHED:
+            return cached  # type: ignore[return-value]
+    elif isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"expected epoch milliseconds as a string, got {value!r}")
     millis = int(value)
-    if millis == 0:
-        return None
-    return _EPOCH + millis * _MILLISECOND
+    moment = None if millis == 0 else _EPOCH + millis * _MILLISECOND
+    if value.__class__ is str:
+        if len(_MILLIS_CACHE) >= _MILLIS_CACHE_SIZE:
+            _MILLIS_CACHE.clear()
+        _MILLIS_CACHE[value] = moment
+    return moment
 
 
 def _unstructure_millis(value: dt.datetime | None) -> str:
@@ -74,8 +92,10 @@ def _unstructure_millis(value: dt.datetime | None) -> str:
 
 
 _OPTIONAL_DATETIMES = (dt.datetime | None, typing.Optional[dt.datetime])  # noqa: UP045 - both spellings reach the hook
-converter.register_structure_hook_func(lambda t: t in _OPTIONAL_DATETIMES, _structure_millis)
-converter.register_unstructure_hook_func(lambda t: t in _OPTIONAL_DATETIMES, _unstructure_millis)
+
+
+def _is_optional_datetime(t: Any) -> bool:
+    return t in _OPTIONAL_DATETIMES
 
 
 # -- enums ----------------------------------------------------------------------
@@ -87,12 +107,25 @@ def _structure_enum(value: Any, enum_type: type[WireEnum]) -> WireEnum:
     return enum_type(int(value))
 
 
-converter.register_structure_hook_func(
-    lambda t: isinstance(t, type) and issubclass(t, WireEnum), _structure_enum
+def _is_wire_enum(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, WireEnum)
+
+
+# The value hooks, by predicate; the generated decoders look a field's type up here too.
+_VALUE_HOOKS: tuple[tuple[Callable[[Any], bool], StructureHook, Callable[..., Any]], ...] = (
+    (_is_optional_datetime, _structure_millis, _unstructure_millis),
+    (_is_wire_enum, _structure_enum, int),
 )
-converter.register_unstructure_hook_func(
-    lambda t: isinstance(t, type) and issubclass(t, WireEnum), int
-)
+for _predicate, _structure_hook, _unstructure_hook in _VALUE_HOOKS:
+    converter.register_structure_hook_func(_predicate, _structure_hook)
+    converter.register_unstructure_hook_func(_predicate, _unstructure_hook)
+
+
+def _value_hook(t: Any) -> StructureHook | None:
+    for predicate, structure_hook, _ in _VALUE_HOOKS:
+        if predicate(t):
+            return structure_hook
+    return None
 
 
 # -- the humming result: an object or a list of objects -----------------------
@@ -102,8 +135,8 @@ def _structure_humming(
     value: Any, _: Any
 ) -> MusicComposerHummingResult | tuple[MusicComposerHummingResult, ...]:
     if isinstance(value, list):
-        return tuple(converter.structure(item, MusicComposerHummingResult) for item in value)
-    return converter.structure(value, MusicComposerHummingResult)
+        return tuple(structure(item, MusicComposerHummingResult) for item in value)
+    return structure(value, MusicComposerHummingResult)
 
 
 def _unstructure_humming(
@@ -137,8 +170,15 @@ def _structure_factory(cl: type[WireModel]) -> Callable[[Any, Any], WireModel]:
         overrides[field.name] = override(rename=name, **_FIELD_HOOKS.get((cl, field.name), {}))
     generated = make_dict_structure_fn(cl, converter, **overrides)
     known_keys = frozenset(known)
+    decode = _decoders.decoder(cl)
 
     def structure_model(data: Any, _: Any) -> WireModel:
+        if decode is not None:
+            try:
+                model: WireModel = decode(data)
+                return model
+            except Exception:  # the cattrs path below coerces it or names the problem
+                pass
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a JSON object for {cl.__name__}, got {type(data).__name__}")
         if is_lenient():
@@ -187,6 +227,16 @@ def _is_wire_model(cl: Any) -> bool:
     return isinstance(cl, type) and attrs.has(cl) and issubclass(cl, WireModel)
 
 
+_decoders = DecoderFactory(
+    is_model=_is_wire_model,
+    wire_name=wire_name,
+    custom_hook=_value_hook,
+    int_enum_hook=_structure_enum,
+    fallback_hook=converter.get_structure_hook,
+    field_hooks=_FIELD_HOOKS,
+)
+
+
 converter.register_structure_hook_factory(_is_wire_model, _structure_factory)
 converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory)
 
@@ -196,6 +246,13 @@ converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory
 
 def structure(data: Any, cl: type[T]) -> T:
     """Build a ``cl`` from wire data, as answers are parsed (no construction checks)."""
+    decode = _decoders.decoder(cl)
+    if decode is not None:
+        try:
+            model: T = decode(data)
+            return model
+        except Exception:  # the cattrs path below coerces it or names the problem
+            pass
     with lenient():
         return converter.structure(data, cl)
 
@@ -212,15 +269,26 @@ def parse_job(data: bytes | str | Mapping[str, Any]) -> Job:
     """
     if isinstance(data, (bytes, bytearray, memoryview, str)):
         try:
-            data = json.loads(bytes(data) if not isinstance(data, str) else data)
+            data = json.loads(_json_text(data))
         except ValueError as exc:
             raise ResponseError(f"not a job: invalid JSON ({exc.__class__.__name__})") from None
-    if not isinstance(data, Mapping):
+    if data.__class__ is not dict and not isinstance(data, Mapping):
         raise ResponseError(f"not a job: expected a JSON object, got {type(data).__name__}")
     try:
         return structure(data, Job)
     except Exception as exc:
         raise ResponseError(f"not a job: {describe_structure_error(exc)}") from None
+
+
+def _json_text(data: bytes | bytearray | memoryview | str) -> bytes | str:
+    """What ``json.loads`` is given: the text itself when it is plainly UTF-8, as an object is."""
+    if isinstance(data, str):
+        return data
+    data = bytes(data)
+    if data[:1] == b"{" and data[1:2] != b"\0":
+        # json.detect_encoding's answer for these first bytes; it costs more than the decoding.
+        return data.decode("utf-8", "surrogatepass")
+    return data
 
 
 def describe_structure_error(exc: BaseException) -> str:
