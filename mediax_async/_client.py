@@ -34,7 +34,7 @@ from ._protocol import (
     parse_model_page_answer,
 )
 from ._redact import Redactor
-from ._transport import Transport, logger
+from ._transport import JSON_HEADERS, Transport, logger
 
 if TYPE_CHECKING:
     from ._policies import PollStrategy
@@ -322,7 +322,7 @@ def _new_http_client(backend: str, timeout: float, max_connections: int) -> http
         "limits": httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
-        "headers": {"User-Agent": "mediax-async"},
+        "headers": {"User-Agent": "mediax-async", **JSON_HEADERS},
     }
     if backend == "httpx":
         return httpx.AsyncClient(**options)

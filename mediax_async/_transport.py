@@ -29,13 +29,14 @@ from ._policies import RetryPolicy
 from ._protocol import ACTION_PATHS, Answer, Credentials, encode_body, request_body
 from ._redact import Redactor
 
-__all__ = ["Transport", "is_ambiguous", "is_transient", "logger"]
+__all__ = ["JSON_HEADERS", "Transport", "is_ambiguous", "is_transient", "logger"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("mediax_async")
 
-_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+"""Headers every request needs; a client the library creates sends them by default."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -77,6 +78,10 @@ class Transport:
         # httpx raises ConnectError only before a request is written; other backends
         # (httpx-aiohttp) also report a connection dropped after sending that way.
         self._connect_errors_are_unsent = connect_errors_are_unsent
+        # Merging per-request headers costs httpx more than the rest of our code: send
+        # them per request only when a user's own client may not have them as defaults.
+        has_defaults = all(http_client.headers.get(k) == v for k, v in JSON_HEADERS.items())
+        self._request_headers = None if has_defaults else JSON_HEADERS
         self.retries = 0
         """Retries sent so far (all actions)."""
 
@@ -189,7 +194,9 @@ class Transport:
     async def _post(self, action: str, url: str, content: bytes) -> Answer:
         try:
             with anyio.fail_after(self._timeout):
-                response = await self._http.post(url, content=content, headers=_HEADERS)
+                response = await self._http.post(
+                    url, content=content, headers=self._request_headers
+                )
         except TimeoutError:
             raise TransportError(
                 f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
