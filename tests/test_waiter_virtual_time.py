@@ -17,6 +17,7 @@ from mediax_async import (
     Job,
     JobCanceledError,
     JobFailedError,
+    LearningPollPolicy,
     MediaXClient,
     NotFoundError,
     PollPolicy,
@@ -70,7 +71,17 @@ def get_job_times(fake: FakeMediaX, start: float) -> list[float]:
     return [round(r.at - start, 6) for r in fake.requests if r.action == "GetJob"]
 
 
-async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome() -> None:
+@pytest.mark.parametrize(
+    ("policy", "tag"),
+    [
+        pytest.param(None, None, id="default-policy"),
+        pytest.param(LearningPollPolicy(), None, id="learning-policy"),
+        pytest.param(None, "one-batch", id="batch-polling"),
+    ],
+)
+async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome(
+    policy: LearningPollPolicy | None, tag: str | None
+) -> None:
     """1,000 jobs with random durations, failures and 10% injected faults: none lost, none twice."""
     schedule = Schedule(
         default=Profile(
@@ -81,12 +92,13 @@ async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome() 
         )
     )
     fake = FakeMediaX(seed=7, schedule=schedule, record_requests=False)
-    for fault in (F.RATE_LIMITED, F.SERVER_ERROR, F.BAD_GATEWAY, F.UNAVAILABLE, F.DROP):
-        fake.faults.set_rate(fault, 0.02, action="GetJob")
+    for action in ("GetJob", "ListJobs"):
+        for fault in (F.RATE_LIMITED, F.SERVER_ERROR, F.BAD_GATEWAY, F.UNAVAILABLE, F.DROP):
+            fake.faults.set_rate(fault, 0.02, action=action)
     async with fake.client() as client:
-        jobs = await submit(client, 1000)
+        jobs = await submit(client, 1000, custom_id=tag)
         seen: Counter[str] = Counter()
-        async with client.waiter(max_concurrency=32) as waiter:
+        async with client.waiter(policy=policy, max_concurrency=32) as waiter:
             async for job in waiter.as_completed(jobs):
                 seen[job.id] += 1
                 assert job.state.is_terminal
@@ -99,8 +111,12 @@ async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome() 
     assert states[State.CANCELED] > 20
     assert stats.settled == 1000
     assert stats.completed + stats.failed + stats.canceled == 1000
-    assert stats.retries == fake.faults.injected(action="GetJob") > 0
+    get_faults = fake.faults.injected(action="GetJob")
+    assert get_faults > 0
+    assert stats.retries == get_faults  # a failed ListJobs falls back to GetJob, not a retry
     assert stats.rate_limited == fake.faults.injected(action="GetJob", fault=F.RATE_LIMITED)
+    if tag is not None:
+        assert stats.list_polls > 0
 
 
 async def test_the_exact_poll_schedule_of_a_policy() -> None:
