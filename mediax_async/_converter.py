@@ -69,9 +69,8 @@ _UNCACHED = object()
 
 def _structure_millis(value: Any, _: Any) -> dt.datetime | None:
     if value.__class__ is str:
-        cached = _MILLIS_CACHE.get(value, _UNCACHED)
-        if cached is not _UNCACHED:
-            return cached  # type: ignore[return-value]
+        if value in _MILLIS_CACHE:
+            return _MILLIS_CACHE[value]
     elif isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"expected epoch milliseconds as a string, got {value!r}")
     millis = int(value)

@@ -195,7 +195,7 @@ class _Generator:
 
     def default_lines(self, field: attrs.Attribute[Any], var: str) -> list[str]:
         default: Any = field.default
-        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # attrs types Factory as a function
             return [f"{var} = {self.bind(default.factory, 'factory')}()"]
         return [f"{var} = {self.bind(default, 'default')}"]
 
@@ -321,7 +321,9 @@ def _buildable(cl: type[Any]) -> bool:
     for field in attrs.fields(cl):
         if not field.init or isinstance(field.converter, attrs.Converter):
             return False
-        if isinstance(field.default, attrs.Factory) and field.default.takes_self:  # type: ignore[arg-type]
+        factory: Any = field.default
+        # attrs types Factory as a function, so isinstance needs the Any above.
+        if isinstance(factory, attrs.Factory) and factory.takes_self:  # type: ignore[arg-type]
             return False
     return True
 

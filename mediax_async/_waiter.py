@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -84,16 +84,14 @@ class WaiterStats:
     """Exceptions raised by the user's hooks (logged, never fatal)."""
 
 
-class _Subscriber:
+class _Subscriber(Protocol):
     """Someone waiting for one or more jobs: a single wait, or a stream."""
 
-    __slots__ = ()
-
     def deliver(self, job_id: str, outcome: Job | BaseException) -> None:
-        raise NotImplementedError
+        """Hand over ``job_id``'s outcome (a terminal job, or the error that ended its wait)."""
 
 
-class _SingleWait(_Subscriber):
+class _SingleWait:
     __slots__ = ("event", "outcome")
 
     def __init__(self) -> None:
@@ -106,7 +104,7 @@ class _SingleWait(_Subscriber):
             self.event.set()
 
 
-class _StreamWait(_Subscriber):
+class _StreamWait:
     """Outcomes queued for one ``as_completed`` reader (nothing to close if abandoned)."""
 
     __slots__ = ("arrived", "queue")

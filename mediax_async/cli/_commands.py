@@ -44,9 +44,10 @@ class Context:
 
 def outcome_code(outcomes: Sequence[Job | BaseException]) -> int:
     """0 when every job completed, 1 when one failed or was canceled, 4 on an error."""
-    if any(isinstance(outcome, BaseException) for outcome in outcomes):
+    jobs = [outcome for outcome in outcomes if isinstance(outcome, Job)]
+    if len(jobs) < len(outcomes):
         return EXIT_SERVICE
-    if any(outcome.state != State.COMPLETED for outcome in outcomes):  # type: ignore[union-attr]
+    if any(job.state != State.COMPLETED for job in jobs):
         return EXIT_JOB_FAILED
     return EXIT_OK
 
