@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import attrs
 
+from .._asgi import Receive, Scope, Send, serve_lifespan
 from .._models import Job
 from .._redact import REDACTED, Secret
 from ._rules import (
@@ -38,10 +39,6 @@ __all__ = ["CallbackReceiver", "CallbackStats"]
 
 logger = logging.getLogger("mediax_async.callbacks")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 JobHook = Callable[[Job, bool], object]
 
 DEFAULT_BODY_TIMEOUT: Final = 30.0
@@ -237,7 +234,7 @@ class CallbackReceiver:
         """Answer one ASGI connection (``http``; ``lifespan`` is acknowledged)."""
         kind = scope["type"]
         if kind == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if kind != "http":
             if kind == "websocket":
@@ -306,16 +303,6 @@ async def _respond(
         head = []
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class _RedactingFilter(logging.Filter):
