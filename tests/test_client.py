@@ -743,3 +743,15 @@ async def test_unreadable_create_answers_end_in_response_error() -> None:
     assert info.value.request_id == "r-junk"
     assert service.actions().count("CreateJob") == 4
     assert service.jobs == {}
+
+
+@pytest.mark.anyio
+async def test_the_attempt_deadline_works_on_every_loop() -> None:
+    """The per-attempt deadline cuts a hung answer on asyncio (its own timeout) and trio alike."""
+    service = ScriptedService().then("GetJob", Slow(3600))
+    policy = RetryPolicy(max_retries=0)
+    async with client_for(service, timeout=1e-6, retry_policy=policy) as client:
+        with pytest.raises(TransportError) as info:
+            await client.get_job("j")
+    assert info.value.sent is True
+    assert "no answer within" in str(info.value)
