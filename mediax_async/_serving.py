@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
-import anyio
+from anyio.abc import TaskGroup
 
 from ._exceptions import ConfigurationError
+from ._tasks import background_tasks
 
 __all__ = ["bind_socket", "import_uvicorn", "serve_asgi", "socket_url"]
 
@@ -71,20 +72,16 @@ async def serve_asgi(app: Any, host: str, port: int, *, purpose: str) -> AsyncIt
         app, lifespan="off", log_level="warning", access_log=False, ws="none", interface="asgi3"
     )
     server = uvicorn.Server(config)
-    error: Exception | None = None
+
+    def stop_serving(tasks: TaskGroup) -> None:
+        server.should_exit = True  # a graceful stop: uvicorn closes its connections
+
     with bind_socket(host, port) as sock:
-        async with anyio.create_task_group() as tasks:
+        async with background_tasks(stop=stop_serving) as tasks:
 
             async def serve_until_stopped() -> None:
                 await server.serve(sockets=[sock])
                 tasks.cancel_scope.cancel()  # the server stopped on its own (a signal)
 
             tasks.start_soon(serve_until_stopped)
-            try:
-                yield socket_url(sock)
-            except Exception as caught:
-                error = caught
-            finally:
-                server.should_exit = True  # a graceful stop: uvicorn closes its connections
-    if error is not None:
-        raise error
+            yield socket_url(sock)

@@ -22,12 +22,12 @@ import httpx
 from anyio.abc import TaskGroup
 
 from .._enums import State
+from .._tasks import background_tasks
 from ._actions import ACTIONS
 from ._callbacks import CallbackRecord, CallbackRunner
 from ._faults import Fault, FaultPlan, gateway_reply
 from ._schedule import Schedule
 from ._state import MediaXState
-from ._tasks import background_tasks
 from ._wire import (
     ACTION_PATHS,
     DEFAULT_EPOCH_OFFSET_MS,
