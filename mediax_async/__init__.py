@@ -74,7 +74,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._files import OutputFile, output_files
-from ._learning import LearnedSchedule, LearningPollPolicy
+from ._learning import LRO_BACKOFF, LearnedSchedule, LearningPollPolicy
 from ._models import (
     CreateJobRequest,
     Input,
@@ -99,6 +99,7 @@ __all__ = [
     "CALLBACK_POLL_POLICY",
     "DEFAULT_BASE_URL",
     "LEGACY_BASE_URL",
+    "LRO_BACKOFF",
     "APIError",
     "AuthenticationError",
     "BgmOutputType",
