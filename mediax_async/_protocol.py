@@ -98,9 +98,13 @@ def request_body(
     }
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""One shared encoder: ``json.dumps`` with options builds a new one per call (about 1 us)."""
+
+
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 def create_job_payload(request: CreateJobRequest) -> dict[str, Any]:
