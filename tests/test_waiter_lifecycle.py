@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -133,14 +138,49 @@ async def test_an_already_finished_job_returns_without_polling() -> None:
         assert fake.request_counts["GetJob"] == gets
 
 
+class LoopStarved(BaseException):
+    """The event loop ran no other task for the guard's whole time.
+
+    A BaseException, so that the code under test cannot take it for a failed poll.
+    """
+
+
+@contextlib.contextmanager
+def loop_starvation_guard(seconds: float) -> Iterator[None]:
+    """Raise ``LoopStarved`` in whatever runs after ``seconds`` of wall time.
+
+    A task that never yields also blocks ``fail_after``, so a starving waiter
+    would hang the suite; a signal interrupts even a loop that never yields,
+    turning the hang into a failure (where there is no SIGALRM, no guard).
+    """
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def starved(signum: int, frame: FrameType | None) -> None:
+        raise LoopStarved(f"no other task ran for {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, starved)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 async def test_a_zero_delay_policy_does_not_starve_other_tasks() -> None:
     """Polling with no delay through an in-process transport still lets other tasks run."""
     fake = FakeMediaX(schedule=NEVER_ENDS, record_requests=False)
     (job,) = await submit(fake, 1)
     eager = PollPolicy(first_delay=0, initial_interval=0, max_interval=0, jitter="none")
-    async with fake.client() as client, client.waiter(policy=eager, max_concurrency=2) as waiter:
-        waiter.add(job)
-        with anyio.fail_after(30):  # a guard against a hang, not a wait for time to pass
-            while waiter.stats.polls < 50:
-                await anyio.lowlevel.checkpoint()
+    with loop_starvation_guard(60):
+        async with (
+            fake.client() as client,
+            client.waiter(policy=eager, max_concurrency=2) as waiter,
+        ):
+            waiter.add(job)
+            with anyio.fail_after(30):  # a guard against a hang, not a wait for time to pass
+                while waiter.stats.polls < 50:
+                    await anyio.lowlevel.checkpoint()
     assert waiter.stats.polls >= 50
