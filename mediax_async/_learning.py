@@ -67,6 +67,9 @@ The default ``delay_reference`` of ``LearningPollPolicy``: the plain backoff who
 p95 detection delay a learned schedule keeps to.
 """
 
+_MAX_TAIL_POLLS = 10_000
+"""A schedule that would need more polls than this in its far tail is not fitted."""
+
 _LEARNED_STATES = frozenset({State.COMPLETED, State.ERROR})
 """Ends the service reaches by itself; a cancellation says nothing about how long jobs take."""
 
@@ -86,13 +89,16 @@ class LearnedSchedule:
     """Where the polls of one kind of job go, in seconds since the waiter took the job up.
 
     The first poll is at ``first``; then every ``interval`` seconds on a grid
-    anchored at ``first`` (a late answer does not shift later polls) until
-    ``tail_start``; after that each delay is ``tail_growth`` times the time
-    spent past ``tail_start``, at least ``interval`` and at most
-    ``max_interval``. Past ``horizon`` (the longest duration learned) the
-    policy's fallback decides again. The other fields describe the fit: how
-    many ``samples`` it used, and on them the detection delay at the policy's
-    quantile and the mean polls per job, of this schedule and of the fallback.
+    anchored at ``first`` (a late answer does not shift later polls) up to the
+    first grid point at or past ``tail_start``; after that, in the far tail,
+    each gap is ``tail_growth`` times the time spent past ``tail_start``, at
+    least ``interval`` and at most ``max_interval``, up to the first poll at or
+    past ``horizon`` (the longest duration learned), after which the policy's
+    fallback decides again. The other fields describe the fit: how many
+    ``samples`` it used; on them, this schedule's detection delay at the
+    policy's quantile and its mean polls per job; and the same two figures of
+    the reference backoff (``reference_delay`` is the limit the fit kept to:
+    the reference's delay quantile, lowered by the policy's safety margin).
     """
 
     first: float
@@ -100,62 +106,84 @@ class LearnedSchedule:
     tail_start: float
     tail_growth: float
     max_interval: float
-    horizon: float = math.inf
+    horizon: float
     samples: int = 0
     expected_delay: float = 0.0
     expected_polls: float = 0.0
-    fallback_delay: float = 0.0
-    fallback_polls: float = 0.0
+    reference_delay: float = 0.0
+    reference_polls: float = 0.0
+    _grid_steps: int = attrs.field(init=False, repr=False, eq=False)
+    _tail: tuple[float, ...] = attrs.field(init=False, repr=False, eq=False)
 
-    def delay(self, elapsed: float, polls: int) -> float:
+    def __attrs_post_init__(self) -> None:
+        if not (self.interval > 0 and self.max_interval > 0 and self.tail_growth > 0):
+            raise ValueError("interval, max_interval and tail_growth must be > 0")
+        grid_steps = max(0, math.ceil((self.tail_start - self.first) / self.interval))
+        at = self.first + grid_steps * self.interval
+        tail: list[float] = []
+        while at < self.horizon:
+            if len(tail) >= _MAX_TAIL_POLLS:
+                raise ValueError(f"more than {_MAX_TAIL_POLLS} polls in the far tail")
+            gap = self.tail_growth * (at - self.tail_start)
+            at += min(self.max_interval, max(self.interval, gap))
+            tail.append(at)
+        object.__setattr__(self, "_grid_steps", grid_steps)
+        object.__setattr__(self, "_tail", tuple(tail))
+
+    def delay(self, elapsed: float, polls: int) -> float | None:
         """Seconds until the next poll, ``elapsed`` s after take-up and ``polls`` answers.
 
-        A poll that comes back just before, on or after a grid point is
-        followed by the next grid point at least half an interval later, so
-        rounding and latency never cause two polls in a row.
+        A poll that comes back just before, on or after one of the schedule's
+        times is followed by the next time at least half an interval later, so
+        rounding and latency never cause two polls in a row. None past the
+        schedule's last poll: the policy's fallback decides there.
         """
         if (polls == 0 and elapsed <= self.first) or self.first - elapsed >= self.interval / 2:
             return self.first - elapsed
-        if elapsed < self.tail_start:
-            steps = max(1, math.ceil((elapsed + self.interval / 2 - self.first) / self.interval))
+        earliest = elapsed + self.interval / 2
+        steps = max(1, math.ceil((earliest - self.first) / self.interval))
+        if steps <= self._grid_steps:
             return self.first + steps * self.interval - elapsed
-        grown = self.tail_growth * (elapsed - self.tail_start)
-        return min(self.max_interval, max(self.interval, grown))
+        index = bisect.bisect_left(self._tail, earliest)
+        return self._tail[index] - elapsed if index < len(self._tail) else None
+
+    def poll_for(self, duration: float) -> tuple[int, float]:
+        """The number and time of the first poll at or after ``duration`` (no latency).
+
+        For a duration past the last poll of the schedule (past ``horizon``),
+        the count and time of that last poll.
+        """
+        if duration <= self.first:
+            return 1, self.first
+        steps = math.ceil((duration - self.first) / self.interval)
+        # Division rounds: make ``steps`` the first grid point at or after ``duration``.
+        while steps > 1 and self.first + (steps - 1) * self.interval >= duration:
+            steps -= 1
+        while self.first + steps * self.interval < duration:
+            steps += 1
+        if steps <= self._grid_steps:
+            return 1 + steps, self.first + steps * self.interval
+        index = min(bisect.bisect_left(self._tail, duration), len(self._tail) - 1)
+        if index < 0:  # no tail: the grid ends at the horizon
+            return 1 + self._grid_steps, self.first + self._grid_steps * self.interval
+        return 2 + self._grid_steps + index, self._tail[index]
 
     def outcome(self, duration: float) -> tuple[int, float]:
         """Polls, and the detection delay, for a job that ends ``duration`` seconds after take-up.
 
         The polls are answered at once (no latency), as the fit assumes.
         """
-        if duration <= self.first:
-            return 1, self.first - duration
-        grid_steps = max(0, math.ceil((self.tail_start - self.first) / self.interval))
-        steps = math.ceil((duration - self.first) / self.interval)
-        if steps <= grid_steps:
-            return 1 + steps, self.first + steps * self.interval - duration
-        polls = 1 + grid_steps
-        at = self.first + grid_steps * self.interval
-        while at < duration:
-            grown = self.tail_growth * (at - self.tail_start)
-            at += min(self.max_interval, max(self.interval, grown))
-            polls += 1
-        return polls, at - duration
+        number, at = self.poll_for(duration)
+        return number, at - duration
 
     def poll_times(self) -> Iterator[float]:
-        """The times of the polls, in seconds after take-up: an endless iterator.
+        """The times of the polls, in seconds after take-up, up to the first at or past ``horizon``.
 
         The same polls ``outcome()`` counts (no latency).
         """
-        yield self.first
-        grid_steps = max(0, math.ceil((self.tail_start - self.first) / self.interval))
-        for step in range(1, grid_steps + 1):
+        for step in range(self._grid_steps + 1):
             yield self.first + step * self.interval
-        at = self.first + grid_steps * self.interval
-        while True:
-            at += min(
-                self.max_interval, max(self.interval, self.tail_growth * (at - self.tail_start))
-            )
-            yield at
+        yield from self._tail
 
 
 @attrs.define
@@ -230,7 +258,11 @@ class LearningPollPolicy:
     delay_quantile: float = attrs.field(default=0.95, validator=_probability)
     """The quantile of the detection delay held no worse than the reference's."""
     confidence: float = attrs.field(default=1.0, validator=_non_negative)
-    """Standard errors of safety margin on that quantile (large while samples are few)."""
+    """Standard errors of safety margin (large while samples are few).
+
+    The fit holds its own delay to a quantile that many standard errors above
+    ``delay_quantile``, within the reference's delay at a quantile that many below.
+    """
     tail_growth: float = attrs.field(default=1.0, validator=_positive)
     """In the far tail, each interval is this fraction of the time spent past its start."""
     max_interval: float = attrs.field(default=600.0, validator=_positive)
@@ -244,9 +276,11 @@ class LearningPollPolicy:
     def next_delay(self, context: PollContext, draw: float) -> float:
         """Seconds until the next poll: from the learned schedule, else from the fallback."""
         schedule = self.schedule(context.kind) if context.state is not None else None
-        if schedule is None or context.elapsed >= schedule.horizon:
+        delay = None
+        if schedule is not None and context.elapsed < schedule.horizon:
+            delay = schedule.delay(context.elapsed, context.polls)
+        if delay is None:
             return self.fallback.next_delay(context, draw)
-        delay = schedule.delay(context.elapsed, context.polls)
         if context.retry_after is not None:
             delay = max(delay, context.retry_after)
         return delay
@@ -321,7 +355,10 @@ class LearningPollPolicy:
         # jobs late (they ended longer before it): p is the head's share of the budget.
         budget = allowed_late / len(durations)
         steps = math.floor(budget / _HEAD_SHARE_STEP)
-        firsts = [quantile(durations, n * _HEAD_SHARE_STEP) + limit for n in range(steps + 1)]
+        firsts = [
+            _latest_within(quantile(durations, n * _HEAD_SHARE_STEP), limit)
+            for n in range(steps + 1)
+        ]
         # The head and the tail share one budget of late jobs, so every pair
         # is tried; for each first poll, from the latest tail start down to the
         # first that leaves too many late (earlier ones only add more).
@@ -339,11 +376,10 @@ class LearningPollPolicy:
         outcomes = [best.outcome(duration) for duration in durations]
         return attrs.evolve(
             best,
-            horizon=durations[-1],
             samples=len(durations),
             expected_delay=quantile(sorted(delay for _, delay in outcomes), q),
-            fallback_delay=limit,
-            fallback_polls=reference_polls,
+            reference_delay=limit,
+            reference_polls=reference_polls,
         )
 
     def _margin(self, samples: int) -> float:
@@ -376,6 +412,14 @@ class LearningPollPolicy:
         return limit, polls / len(durations)
 
 
+def _latest_within(end: float, limit: float) -> float:
+    """The latest time whose delay ``time - end`` is within ``limit`` (rounding and all)."""
+    at = end + limit
+    while at - end > limit:
+        at = math.nextafter(at, -math.inf)
+    return at
+
+
 @attrs.frozen
 class _Fit:
     """Schedules measured against sorted learned durations: mean polls, and how many are late."""
@@ -388,13 +432,20 @@ class _Fit:
     max_interval: float
 
     def widest(self, first: float, tail_start: float) -> LearnedSchedule | None:
-        """The schedule with the longest steady interval that leaves few enough jobs late."""
+        """The schedule with the longest steady interval that leaves few enough jobs late.
+
+        A bisection: it takes fewer late jobs for a shorter interval, which
+        holds up to the limit (no job between the first poll and the tail is
+        late then) and nearly so past it; every candidate is measured, so a
+        non-monotone case costs polls, never the delay quantile.
+        """
         durations = self.durations
         if bisect.bisect_left(durations, first - self.limit) > self.allowed_late:
             return None  # too many jobs end long before the first poll, whatever follows
-        # Below a quarter of the limit no job between the first poll and the
-        # tail is late any more: shorter intervals only add polls.
-        low, high = self.limit / 4, min(self.max_interval, 2 * self.limit)
+        # Intervals under a quarter of the limit only add polls: none of the
+        # grid's jobs is late from the limit down.
+        high = min(self.max_interval, 2 * self.limit)
+        low = min(self.limit / 4, high)
         fitted: LearnedSchedule | None = None
         for _ in range(_BISECTION_STEPS):
             middle = (low + high) / 2
@@ -406,29 +457,47 @@ class _Fit:
         return fitted if fitted is not None else self.measure(first, low, tail_start)
 
     def measure(self, first: float, interval: float, tail_start: float) -> LearnedSchedule | None:
-        """The schedule with its mean polls, or None if it leaves too many jobs late.
+        """The schedule with its mean polls, or None if it leaves too many jobs late."""
+        try:
+            schedule = LearnedSchedule(
+                first=first,
+                interval=interval,
+                tail_start=max(first, tail_start),
+                tail_growth=self.tail_growth,
+                max_interval=self.max_interval,
+                horizon=self.durations[-1],
+            )
+        except ValueError:
+            return None  # too many polls in the far tail: not a schedule worth having
+        polls, late = self.count(schedule, stop_after=self.allowed_late)
+        if late > self.allowed_late:
+            return None
+        return attrs.evolve(schedule, expected_polls=polls / len(self.durations))
 
-        Counts per gap between polls (two bisections each) rather than per job.
+    def count(self, schedule: LearnedSchedule, stop_after: float = math.inf) -> tuple[int, int]:
+        """Total polls, and jobs late (delay over the limit), of ``schedule`` on the durations.
+
+        Goes from one poll that sees jobs end to the next (a bisection each), so
+        the work is bounded by the number of durations, however dense the
+        schedule. Stops early once more than ``stop_after`` jobs are late.
         """
-        schedule = LearnedSchedule(
-            first=first,
-            interval=interval,
-            tail_start=max(first, tail_start),
-            tail_growth=self.tail_growth,
-            max_interval=self.max_interval,
-        )
-        durations = self.durations
+        durations, limit = self.durations, self.limit
         polls = late = start = 0
         count = len(durations)
-        for number, at in enumerate(schedule.poll_times(), start=1):
+        while start < count:
+            number, at = schedule.poll_for(durations[start])
             end = bisect.bisect_right(durations, at, start)
-            if end > start:
-                polls += number * (end - start)
-                # Jobs that ended more than ``limit`` before this poll are late.
-                late += max(0, bisect.bisect_left(durations, at - self.limit, start, end) - start)
-                if late > self.allowed_late:
-                    return None
-                if end == count:
-                    break
-                start = end
-        return attrs.evolve(schedule, expected_polls=polls / count)
+            if end == start:  # past the schedule's last poll: cannot happen within the horizon
+                raise AssertionError("a duration past the schedule's horizon")
+            polls += number * (end - start)
+            # The jobs whose delay ``at - d`` exceeds the limit: the earliest ones.
+            late_end = bisect.bisect_left(durations, at - limit, start, end)
+            while late_end > start and not at - durations[late_end - 1] > limit:
+                late_end -= 1  # rounding in ``at - limit``
+            while late_end < end and at - durations[late_end] > limit:
+                late_end += 1
+            late += late_end - start
+            if late > stop_after:
+                break
+            start = end
+        return polls, late
