@@ -347,7 +347,7 @@ class LearningPollPolicy:
         q = self.delay_quantile
         strict = min(1.0, q + self._margin(len(durations)))
         # Delays above the limit that the quantile at ``strict`` tolerates: with
-        # at most this many, both neighbours of its position are within the limit.
+        # at most this many, the neighbours its interpolation weighs are within the limit.
         allowed_late = len(durations) - 1 - math.ceil(strict * (len(durations) - 1))
         fit = _Fit(durations, limit, allowed_late, self.tail_growth, self.max_interval)
 
@@ -361,7 +361,8 @@ class LearningPollPolicy:
         ]
         # The head and the tail share one budget of late jobs, so every pair
         # is tried; for each first poll, from the latest tail start down to the
-        # first that leaves too many late (earlier ones only add more).
+        # first that leaves too many late (an earlier start nearly always adds
+        # late jobs; stopping there may miss a cheaper schedule, never a safe one).
         tails = sorted({quantile(durations, p) for p in _TAIL_QUANTILES}, reverse=True)
         best: LearnedSchedule | None = None
         for first in firsts:
