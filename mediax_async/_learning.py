@@ -43,13 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = ["LRO_BACKOFF", "LearnedSchedule", "LearningPollPolicy"]
 
-_TAIL_QUANTILES = (0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0)
+_TAIL_QUANTILES = (0.9, 0.92, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.99, 1.0)
 """Where the far tail may start, as quantiles of the learned durations; the fit picks one."""
 
 _HEAD_SHARE_STEP = 0.005
 """The fit tries first polls leaving 0, 0.5%, 1%, ... of jobs late, within the late budget."""
 
-_BISECTION_STEPS = 12
+_INTERVAL_PRECISION = 1 / 2000
+"""The widest steady interval is found to this fraction of the delay limit."""
 _MAX_REFERENCE_POLLS = 100_000
 """A bound on the reference's modelled polls (a backoff that never waits cannot be beaten)."""
 
@@ -257,7 +258,7 @@ class LearningPollPolicy:
     """Durations kept per kind (the most recent ones)."""
     delay_quantile: float = attrs.field(default=0.95, validator=_probability)
     """The quantile of the detection delay held no worse than the reference's."""
-    confidence: float = attrs.field(default=1.0, validator=_non_negative)
+    confidence: float = attrs.field(default=1.5, validator=_non_negative)
     """Standard errors of safety margin (large while samples are few).
 
     The fit holds its own delay to a quantile that many standard errors above
@@ -350,28 +351,15 @@ class LearningPollPolicy:
         # at most this many, the neighbours its interpolation weighs are within the limit.
         allowed_late = len(durations) - 1 - math.ceil(strict * (len(durations) - 1))
         fit = _Fit(durations, limit, allowed_late, self.tail_growth, self.max_interval)
-
         # A first poll ``limit`` after the p-quantile leaves only that share of
         # jobs late (they ended longer before it): p is the head's share of the budget.
         budget = allowed_late / len(durations)
-        steps = math.floor(budget / _HEAD_SHARE_STEP)
         firsts = [
             _latest_within(quantile(durations, n * _HEAD_SHARE_STEP), limit)
-            for n in range(steps + 1)
+            for n in range(math.floor(budget / _HEAD_SHARE_STEP) + 1)
         ]
-        # The head and the tail share one budget of late jobs, so every pair
-        # is tried; for each first poll, from the latest tail start down to the
-        # first that leaves too many late (an earlier start nearly always adds
-        # late jobs; stopping there may miss a cheaper schedule, never a safe one).
-        tails = sorted({quantile(durations, p) for p in _TAIL_QUANTILES}, reverse=True)
-        best: LearnedSchedule | None = None
-        for first in firsts:
-            for tail_start in tails:
-                candidate = fit.widest(first, tail_start)
-                if candidate is None:
-                    break
-                if best is None or candidate.expected_polls < best.expected_polls:
-                    best = candidate
+        tails = [quantile(durations, p) for p in _TAIL_QUANTILES]
+        best = _search(fit, firsts, tails)
         if best is None or best.expected_polls >= reference_polls:
             return None  # learning would not save anything: keep the fallback
         outcomes = [best.outcome(duration) for duration in durations]
@@ -413,6 +401,29 @@ class LearningPollPolicy:
         return limit, polls / len(durations)
 
 
+def _search(fit: _Fit, firsts: list[float], tails: list[float]) -> LearnedSchedule | None:
+    """The fewest-polls schedule over pairs (first poll, tail start).
+
+    The head and the tail share one budget of late jobs, so pairs are tried
+    together: every first poll, each with tail starts from the latest down to
+    the first that leaves too many jobs late (an earlier start nearly always
+    adds late jobs: stopping there may miss a cheaper schedule, never a safe
+    one). Nearby pairs have nearly the same widest interval, so each search
+    for it starts from the last one found.
+    """
+    best: LearnedSchedule | None = None
+    guess = fit.limit
+    for first in firsts:
+        for tail_start in reversed(tails):
+            candidate = fit.widest(first, tail_start, guess)
+            if candidate is None:
+                break
+            guess = candidate.interval
+            if best is None or candidate.expected_polls < best.expected_polls:
+                best = candidate
+    return best
+
+
 def _latest_within(end: float, limit: float) -> float:
     """The latest time whose delay ``time - end`` is within ``limit`` (rounding and all)."""
     at = end + limit
@@ -432,30 +443,57 @@ class _Fit:
     tail_growth: float
     max_interval: float
 
-    def widest(self, first: float, tail_start: float) -> LearnedSchedule | None:
+    def widest(
+        self, first: float, tail_start: float, guess: float | None = None
+    ) -> LearnedSchedule | None:
         """The schedule with the longest steady interval that leaves few enough jobs late.
 
-        A bisection: it takes fewer late jobs for a shorter interval, which
-        holds up to the limit (no job between the first poll and the tail is
-        late then) and nearly so past it; every candidate is measured, so a
-        non-monotone case costs polls, never the delay quantile.
+        A search from ``guess`` (the limit by default): steps growing twofold
+        away from it until one side is feasible and the other not, then a
+        bisection to a 2,000th of the limit. It takes fewer late jobs for a
+        shorter interval, which holds up to the limit (no job between the
+        first poll and the tail is late then) and nearly so past it; every
+        candidate is measured, so a non-monotone case costs polls, never the
+        delay quantile.
         """
         durations = self.durations
         if bisect.bisect_left(durations, first - self.limit) > self.allowed_late:
             return None  # too many jobs end long before the first poll, whatever follows
         # Intervals under a quarter of the limit only add polls: none of the
         # grid's jobs is late from the limit down.
-        high = min(self.max_interval, 2 * self.limit)
-        low = min(self.limit / 4, high)
-        fitted: LearnedSchedule | None = None
-        for _ in range(_BISECTION_STEPS):
+        ceiling = min(self.max_interval, 2 * self.limit)
+        floor = min(self.limit / 4, ceiling)
+        precision = self.limit * _INTERVAL_PRECISION
+        start = min(max(self.limit if guess is None else guess, floor), ceiling)
+        fitted = self.measure(first, start, tail_start)
+        step = 4 * precision
+        if fitted is not None:  # feasible here: look further out
+            low, high = start, ceiling
+            while low < ceiling:
+                probe = min(ceiling, low + step)
+                candidate = self.measure(first, probe, tail_start)
+                if candidate is None:
+                    high = probe
+                    break
+                low, fitted, step = probe, candidate, 2 * step
+        else:  # infeasible here: look further in
+            high = start
+            while True:
+                low = max(floor, high - step)
+                fitted = self.measure(first, low, tail_start)
+                if fitted is not None:
+                    break
+                if low <= floor:
+                    return None
+                high, step = low, 2 * step
+        while high - low > precision:
             middle = (low + high) / 2
             candidate = self.measure(first, middle, tail_start)
             if candidate is not None:
                 low, fitted = middle, candidate
             else:
                 high = middle
-        return fitted if fitted is not None else self.measure(first, low, tail_start)
+        return fitted
 
     def measure(self, first: float, interval: float, tail_start: float) -> LearnedSchedule | None:
         """The schedule with its mean polls, or None if it leaves too many jobs late."""
