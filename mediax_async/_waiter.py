@@ -57,6 +57,8 @@ SettledHook = Callable[[str, "Job | BaseException"], Any]
 
 _NO_TIMEKEEPER = -math.inf
 _LIST_WORTH_JOBS = 20
+_RECENTLY_SETTLED = 4096
+"""Ids of the last jobs settled, so that one handed back finished is not counted twice."""
 
 
 @attrs.define
@@ -237,6 +239,7 @@ class JobWaiter:
         self._tag_totals: dict[str, int] = {}
         self._on_state_change = on_state_change
         self._on_settled = on_settled
+        self._recently_settled: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._random = rng or random.Random()
         self._watches: dict[str, _Watch] = {}
         self._heap: list[tuple[float, int, _Watch]] = []
@@ -290,9 +293,9 @@ class JobWaiter:
         """Give every wait still blocked an outcome: the waiter is gone."""
         self._pending_at_close = self.pending()  # still there for pending() after the block
         for watch in list(self._watches.values()):
-            self._settle(
-                watch, WaiterClosedError(f"the waiter closed before job {watch.job_id} ended")
-            )
+            error = WaiterClosedError(f"the waiter closed before job {watch.job_id} ended")
+            error.job_id = watch.job_id
+            self._settle(watch, error)
 
     def _require_running(self) -> None:
         if self._task_group is None or self._closed:
@@ -351,7 +354,12 @@ class JobWaiter:
         self._watches[job_id] = watch
         self._tag_add(watch)
         if job is not None and job.state.is_terminal:
-            self._finish(watch, job)
+            if job_id in self._recently_settled:
+                # Handed back after this waiter settled it (say, from as_completed to
+                # wait_all): returned as it is, not counted, learned or reported again.
+                self._settle(watch, job, report=False)
+            else:
+                self._finish(watch, job)
         else:
             self._reschedule(watch, self._next_poll_delay(watch, None))
         return watch
@@ -730,7 +738,7 @@ class JobWaiter:
                 self.stats.errors += 1
                 self._settle(watch, exc)
 
-    def _settle(self, watch: _Watch, outcome: Job | BaseException) -> None:
+    def _settle(self, watch: _Watch, outcome: Job | BaseException, *, report: bool = True) -> None:
         if watch.done:
             return
         watch.done = True
@@ -740,7 +748,11 @@ class JobWaiter:
         self._tag_remove(watch)
         for subscriber in subscribers:
             subscriber.deliver(watch.job_id, outcome)
-        self._call_hook(self._on_settled, watch.job_id, outcome)
+        if report:
+            self._recently_settled[watch.job_id] = None
+            if len(self._recently_settled) > _RECENTLY_SETTLED:
+                self._recently_settled.popitem(last=False)
+            self._call_hook(self._on_settled, watch.job_id, outcome)
 
     def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> None:
         if hook is None:

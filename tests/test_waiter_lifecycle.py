@@ -14,6 +14,7 @@ from anyio import wait_all_tasks_blocked
 
 from mediax_async import (
     Job,
+    LearningPollPolicy,
     MediaXError,
     PollPolicy,
     State,
@@ -88,6 +89,7 @@ async def test_leaving_the_block_ends_pending_waits_and_leaves_no_task() -> None
             await wait_all_tasks_blocked()
         await wait_all_tasks_blocked()
     assert [type(e) for e in errors] == [WaiterClosedError] * 3
+    assert sorted(e.job_id or "" for e in errors) == sorted(job.id for job in jobs)
     assert task_ids() == before
 
 
@@ -167,6 +169,41 @@ def loop_starvation_guard(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+async def test_a_job_handed_back_after_it_settled_is_not_counted_twice() -> None:
+    """Jobs from as_completed passed to wait_all: no request, no second count, hook or lesson."""
+    fake = FakeMediaX(schedule=Schedule.instant())
+    jobs = await submit(fake, 3)
+    settled: list[str] = []
+    policy = LearningPollPolicy(min_samples=2)
+    async with (
+        fake.client() as client,
+        client.waiter(policy=policy, on_settled=lambda job_id, _: settled.append(job_id)) as waiter,
+    ):
+        async with waiter.as_completed(jobs) as stream:
+            finished = [job async for job in stream]
+        gets = fake.request_counts["GetJob"]
+        again = await waiter.wait_all(finished)
+    assert [job.id for job in again] == [job.id for job in finished]
+    assert fake.request_counts["GetJob"] == gets
+    assert (waiter.stats.settled, waiter.stats.completed) == (3, 3)
+    assert sorted(settled) == sorted(job.id for job in jobs)
+    assert len(policy.samples("musicSeperate")) == 3
+
+
+async def test_a_finished_job_from_elsewhere_is_counted_and_reported() -> None:
+    """A job that ended before this waiter saw it still counts as settled here, once."""
+    fake = FakeMediaX(schedule=Schedule.instant())
+    (job,) = await submit(fake, 1)
+    settled: list[str] = []
+    async with fake.client() as client:
+        finished = await client.get_job(job.id)
+        async with client.waiter(on_settled=lambda job_id, _: settled.append(job_id)) as waiter:
+            await waiter.wait(finished)
+            await waiter.wait(finished)
+    assert settled == [job.id]
+    assert waiter.stats.settled == 1
 
 
 async def test_a_zero_delay_policy_does_not_starve_other_tasks() -> None:
