@@ -354,12 +354,7 @@ class JobWaiter:
         self._watches[job_id] = watch
         self._tag_add(watch)
         if job is not None and job.state.is_terminal:
-            if job_id in self._recently_settled:
-                # Handed back after this waiter settled it (say, from as_completed to
-                # wait_all): returned as it is, not counted, learned or reported again.
-                self._settle(watch, job, report=False)
-            else:
-                self._finish(watch, job)
+            self._finish(watch, job)
         else:
             self._reschedule(watch, self._next_poll_delay(watch, None))
         return watch
@@ -713,6 +708,11 @@ class JobWaiter:
     # -- outcomes ------------------------------------------------------------------------
 
     def _finish(self, watch: _Watch, job: Job) -> None:
+        if watch.job_id in self._recently_settled:
+            # Waited for again after this waiter settled it (say, from as_completed to
+            # wait_all): returned, but not counted, learned from or reported again.
+            self._settle(watch, job, report=False)
+            return
         self.stats.settled += 1
         self._policy.observe(job)
         if job.state == State.COMPLETED:

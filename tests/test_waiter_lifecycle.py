@@ -172,7 +172,7 @@ def loop_starvation_guard(seconds: float) -> Iterator[None]:
 
 
 async def test_a_job_handed_back_after_it_settled_is_not_counted_twice() -> None:
-    """Jobs from as_completed passed to wait_all: no request, no second count, hook or lesson."""
+    """Jobs from as_completed waited for again: not counted, reported or learned twice."""
     fake = FakeMediaX(schedule=Schedule.instant())
     jobs = await submit(fake, 3)
     settled: list[str] = []
@@ -185,8 +185,10 @@ async def test_a_job_handed_back_after_it_settled_is_not_counted_twice() -> None
             finished = [job async for job in stream]
         gets = fake.request_counts["GetJob"]
         again = await waiter.wait_all(finished)
+        by_id = await waiter.wait(jobs[0].id)  # an id carries no state: asked once more
     assert [job.id for job in again] == [job.id for job in finished]
-    assert fake.request_counts["GetJob"] == gets
+    assert by_id.id == jobs[0].id
+    assert fake.request_counts["GetJob"] == gets + 1
     assert (waiter.stats.settled, waiter.stats.completed) == (3, 3)
     assert sorted(settled) == sorted(job.id for job in jobs)
     assert len(policy.samples("musicSeperate")) == 3
