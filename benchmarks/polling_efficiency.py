@@ -45,7 +45,16 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mediax_async import Job, PollContext, PollPolicy, PollStrategy, State, Timing, parse_job
+from mediax_async import (
+    LRO_BACKOFF,
+    Job,
+    PollContext,
+    PollPolicy,
+    PollStrategy,
+    State,
+    Timing,
+    parse_job,
+)
 from mediax_async._learning import LearningPollPolicy
 from mediax_async._validation import lenient
 
@@ -66,14 +75,7 @@ FIXED_5S = PollPolicy(
     submitted_factor=1.0,
     jitter="none",
 )
-GOOGLE_LRO = PollPolicy(
-    first_delay=1.0,
-    initial_interval=1.5,
-    multiplier=1.5,
-    max_interval=20.0,
-    submitted_factor=1.0,
-    jitter="none",
-)
+GOOGLE_LRO = LRO_BACKOFF  # 1 s, x1.5, cap 20 s, no jitter (tests pin these values)
 
 TEMPLATE = parse_job(
     {
