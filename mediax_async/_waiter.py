@@ -354,7 +354,7 @@ class JobWaiter:
         self._watches[job_id] = watch
         self._tag_add(watch)
         if job is not None and job.state.is_terminal:
-            self._finish(watch, job)
+            self._settle(watch, job)
         else:
             self._reschedule(watch, self._next_poll_delay(watch, None))
         return watch
@@ -699,7 +699,7 @@ class JobWaiter:
         if old != job.state:
             self._call_hook(self._on_state_change, job, old, job.state)
         if job.state.is_terminal:
-            self._finish(watch, job)
+            self._settle(watch, job)
         elif watch.notified:
             self._reschedule(watch, 0.0)  # a callback came while this answer was on its way
         else:
@@ -707,24 +707,7 @@ class JobWaiter:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    def _finish(self, watch: _Watch, job: Job) -> None:
-        if watch.job_id in self._recently_settled:
-            # Waited for again after this waiter settled it (say, from as_completed to
-            # wait_all): returned, but not counted, learned from or reported again.
-            self._settle(watch, job, report=False)
-            return
-        self.stats.settled += 1
-        self._policy.observe(job)
-        if job.state == State.COMPLETED:
-            self.stats.completed += 1
-        elif job.state == State.ERROR:
-            self.stats.failed += 1
-        else:
-            self.stats.canceled += 1
-        self._settle(watch, job)
-
     def _give_up(self, watch: _Watch, exc: BaseException) -> None:
-        self.stats.errors += 1
         if isinstance(exc, MediaXError):
             exc.job_id = watch.job_id
         self._settle(watch, exc)
@@ -734,11 +717,16 @@ class JobWaiter:
             self._fatal = exc
             logger.error("credentials rejected; ending every wait: %s", exc)
         for watch in list(self._watches.values()):
-            if not watch.done:
-                self.stats.errors += 1
-                self._settle(watch, exc)
+            self._settle(watch, exc)
 
-    def _settle(self, watch: _Watch, outcome: Job | BaseException, *, report: bool = True) -> None:
+    def _settle(self, watch: _Watch, outcome: Job | BaseException) -> None:
+        """End ``watch`` with ``outcome``: every wait for it gets it.
+
+        The first time this waiter settles a job it also counts it, lets the
+        policy learn from it and reports it to ``on_settled``; a job waited for
+        again after it settled here (say, from as_completed to wait_all) is
+        only handed back.
+        """
         if watch.done:
             return
         watch.done = True
@@ -746,13 +734,31 @@ class JobWaiter:
         subscribers, watch.subscribers = watch.subscribers or [], None
         self._watches.pop(watch.job_id, None)
         self._tag_remove(watch)
-        for subscriber in subscribers:
-            subscriber.deliver(watch.job_id, outcome)
-        if report:
+        first = watch.job_id not in self._recently_settled
+        if first:
             self._recently_settled[watch.job_id] = None
             if len(self._recently_settled) > _RECENTLY_SETTLED:
                 self._recently_settled.popitem(last=False)
+            self._count(outcome)
+        for subscriber in subscribers:
+            subscriber.deliver(watch.job_id, outcome)
+        if first:
             self._call_hook(self._on_settled, watch.job_id, outcome)
+
+    def _count(self, outcome: Job | BaseException) -> None:
+        if isinstance(outcome, WaiterClosedError):
+            return  # the waiter ended, not the job
+        if not isinstance(outcome, Job):
+            self.stats.errors += 1
+            return
+        self.stats.settled += 1
+        self._policy.observe(outcome)
+        if outcome.state == State.COMPLETED:
+            self.stats.completed += 1
+        elif outcome.state == State.ERROR:
+            self.stats.failed += 1
+        else:
+            self.stats.canceled += 1
 
     def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> None:
         if hook is None:
