@@ -226,7 +226,8 @@ def oracle(workload: Workload) -> LearningPollPolicy:
 def exact_outcome(policy: PollStrategy, median: float) -> Result:
     """Mean polls and p95 delay of ``policy`` on the exact log-normal distribution (no sampling)."""
     cdf = log_normal_cdf(median)
-    times, at = [], 0.0
+    times: list[float] = []
+    at = 0.0
     while at < median * math.exp(6 * SIGMA):
         context = PollContext(polls=len(times), state=State.PROCESSING, elapsed=at, kind=KIND)
         at += policy.next_delay(context, 0.5)

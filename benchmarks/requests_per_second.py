@@ -528,7 +528,7 @@ def profile(server: Server, variant: str, concurrency: int, requests: int, top: 
         f"({run.rps:.0f} req/s, {run.cpu_us:.0f} CPU us/request under cProfile)"
     )
     stats = pstats.Stats(profiler)
-    entries = stats.stats  # type: ignore[attr-defined]
+    entries = stats.stats  # type: ignore[attr-defined]  # pstats keeps its table undeclared
 
     def where(key: tuple[str, int, str]) -> str:
         filename, line, name = key

@@ -323,6 +323,7 @@ def _buildable(cl: type[Any]) -> bool:
             return False
         factory: Any = field.default
         # attrs types Factory as a function, so isinstance needs the Any above.
+        # attrs types Factory as a function, so mypy refuses it as isinstance()'s class.
         if isinstance(factory, attrs.Factory) and factory.takes_self:  # type: ignore[arg-type]
             return False
     return True

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio
 import pytest
@@ -250,7 +251,7 @@ async def served_with_silent_drops(fake: FakeMediaX) -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
 async def test_create_job_dropped_silently_after_sending_is_not_created_twice(
-    backend: str,
+    backend: Literal["httpx", "aiohttp"],
 ) -> None:
     """A connection closed without an answer after the request was sent never duplicates a job."""
     fake = FakeMediaX(schedule=Schedule.instant())
@@ -260,7 +261,7 @@ async def test_create_job_dropped_silently_after_sending_is_not_created_twice(
             fake.secret_id,
             fake.secret_key,
             base_url=base_url,
-            http_backend=backend,  # type: ignore[arg-type]
+            http_backend=backend,
             retry_policy=FAST_RETRY,
         )
         async with client:
@@ -276,7 +277,7 @@ async def test_create_job_dropped_silently_after_sending_is_not_created_twice(
 def test_an_unknown_backend_is_a_configuration_error() -> None:
     """A misspelt http_backend names itself and the choices."""
     with pytest.raises(ConfigurationError) as caught:
-        MediaXClient("id", "key", http_backend="aiohtp")  # type: ignore[arg-type]
+        MediaXClient("id", "key", http_backend="aiohtp")  # type: ignore[arg-type]  # misspelt on purpose
     assert str(caught.value) == "http_backend must be 'httpx' or 'aiohttp', got 'aiohtp'"
 
 

@@ -11,10 +11,14 @@ import anyio
 import pytest
 
 from mediax_async import (
+    ImageBgmGeneration,
     MediaXClient,
+    MusicComposerHumming,
+    MusicSeparate,
     MusicSeparateMethod,
     PollPolicy,
     RetryPolicy,
+    SingingCloning,
     SongEmotion,
     Source,
     State,
@@ -94,13 +98,16 @@ def test_line_takes_builder_arguments_and_enum_names() -> None:
     output = request.outputs[0]
     assert output.content_id == "repo"
     assert output.destination == "/out"
-    assert output.capability.method == MusicSeparateMethod.FOUR_STEMS  # type: ignore[union-attr]
+    assert isinstance(output.capability, MusicSeparate)
+    assert output.capability.method == MusicSeparateMethod.FOUR_STEMS
     image = parse_batch_line(
         '{"kind": "image_to_music", "image": {"content_id": "r", "path": "/a.png"}, '
         '"content_id": "r", "emotion": 1, "song_quantity": 3}'
     )
     assert image.inputs[0].source == Source(content_id="r", path="/a.png")
-    assert image.outputs[0].capability.emotion == SongEmotion.HAPPY  # type: ignore[union-attr]
+    bgm = image.outputs[0].capability
+    assert isinstance(bgm, ImageBgmGeneration)
+    assert bgm.emotion == SongEmotion.HAPPY
 
 
 def test_training_line_takes_several_recordings_and_switches() -> None:
@@ -110,11 +117,15 @@ def test_training_line_takes_several_recordings_and_switches() -> None:
         ' "model_name": "alto", "use_separate": true}'
     )
     assert len(request.inputs) == 2
-    assert request.outputs[0].capability.use_separate == SwitchOption.ON  # type: ignore[union-attr]
+    training = request.outputs[0].capability
+    assert isinstance(training, SingingCloning)
+    assert training.use_separate == SwitchOption.ON
     hum = parse_batch_line(
         '{"kind": "humming", "humming": "https://x/h.wav", "content_id": "r", "use_sieve": "off"}'
     )
-    assert hum.outputs[0].capability.use_sieve == SwitchOption.OFF  # type: ignore[union-attr]
+    humming = hum.outputs[0].capability
+    assert isinstance(humming, MusicComposerHumming)
+    assert humming.use_sieve == SwitchOption.OFF
 
 
 @pytest.mark.parametrize(

@@ -195,14 +195,14 @@ INVALID: list[Any] = [
     ),
     # enums: documented members of the capability's own enum
     pytest.param(
-        lambda: ImageBgmGeneration(song_quantity=1, output_type=3),  # type: ignore[arg-type]
+        lambda: ImageBgmGeneration(song_quantity=1, output_type=3),  # type: ignore[arg-type]  # wrong on purpose
         "output_type",
         id="bgm-type-3",
     ),
     pytest.param(
         lambda: ImageBgmGeneration(
             song_quantity=1,
-            output_type=HummingOutputType.MP3,  # type: ignore[arg-type]
+            output_type=HummingOutputType.MP3,  # type: ignore[arg-type]  # wrong on purpose
         ),
         "output_type",
         id="humming-enum-for-image",
@@ -210,12 +210,12 @@ INVALID: list[Any] = [
     pytest.param(
         lambda: MusicComposerHumming(
             song_quantity=1,
-            output_type=BgmOutputType.MP3,  # type: ignore[arg-type]
+            output_type=BgmOutputType.MP3,  # type: ignore[arg-type]  # wrong on purpose
         ),
         "output_type",
         id="image-enum-for-humming",
     ),
-    pytest.param(lambda: MusicSeparate(method=4), "method", id="method-4"),  # type: ignore[arg-type]
+    pytest.param(lambda: MusicSeparate(method=4), "method", id="method-4"),  # type: ignore[arg-type]  # wrong on purpose
     pytest.param(lambda: MusicSeparate(method=MusicSeparateMethod(9)), "method", id="method-9"),
     # request as a whole
     pytest.param(
@@ -354,9 +354,9 @@ def test_models_are_frozen_and_keyword_only() -> None:
     """Models cannot be changed after building, and take keyword arguments only."""
     item = Input(url=URL)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        item.url = "other"  # type: ignore[misc]
+        item.url = "other"  # type: ignore[misc]  # frozen: mypy and attrs both refuse it
     with pytest.raises(TypeError):
-        Input(URL)  # type: ignore[call-arg,arg-type]
+        Input(URL)  # type: ignore[call-arg,arg-type]  # positional on purpose
 
 
 def test_input_from_value() -> None:
@@ -393,7 +393,7 @@ def test_descriptor_of_each_capability(capability: Any, field: str, key: str) ->
 def test_descriptor_of_refuses_a_non_capability() -> None:
     """``SmartContentDescriptor.of`` refuses anything but a capability."""
     with pytest.raises(TypeError):
-        SmartContentDescriptor.of("imageBgmGeneration")  # type: ignore[arg-type]
+        SmartContentDescriptor.of("imageBgmGeneration")  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_with_custom_id_returns_a_copy() -> None:
