@@ -51,8 +51,12 @@ _HEAD_SHARE_STEP = 0.005
 
 _INTERVAL_PRECISION = 1 / 2000
 """The widest steady interval is found to this fraction of the delay limit."""
+
 _MAX_REFERENCE_POLLS = 100_000
 """A bound on the reference's modelled polls (a backoff that never waits cannot be beaten)."""
+
+_MAX_TAIL_POLLS = 10_000
+"""A schedule that would need more polls than this in its far tail is not fitted."""
 
 LRO_BACKOFF = PollPolicy(
     first_delay=1.0,
@@ -67,9 +71,6 @@ LRO_BACKOFF = PollPolicy(
 The default ``delay_reference`` of ``LearningPollPolicy``: the plain backoff whose
 p95 detection delay a learned schedule keeps to.
 """
-
-_MAX_TAIL_POLLS = 10_000
-"""A schedule that would need more polls than this in its far tail is not fitted."""
 
 _LEARNED_STATES = frozenset({State.COMPLETED, State.ERROR})
 """Ends the service reaches by itself; a cancellation says nothing about how long jobs take."""
