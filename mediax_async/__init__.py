@@ -63,6 +63,7 @@ from ._exceptions import (
     JobCanceledError,
     JobError,
     JobFailedError,
+    JobMayExistError,
     MediaXError,
     NotFoundError,
     RateLimitError,
@@ -79,6 +80,7 @@ from ._models import (
     CreateJobRequest,
     Input,
     Job,
+    JobList,
     ModelPage,
     Output,
     SingingModel,
@@ -88,6 +90,7 @@ from ._models import (
     Timing,
 )
 from ._policies import PollContext, PollPolicy, PollStrategy, RetryPolicy
+from ._source import Failure, FailureKind, JobSource, JobSubmitter
 from ._waiter import CompletionStream, JobWaiter, WaiterStats
 
 try:
@@ -108,6 +111,8 @@ __all__ = [
     "CompletionStream",
     "ConfigurationError",
     "CreateJobRequest",
+    "Failure",
+    "FailureKind",
     "HummingOutputFile",
     "HummingOutputType",
     "ImageBgmGeneration",
@@ -117,6 +122,10 @@ __all__ = [
     "JobCanceledError",
     "JobError",
     "JobFailedError",
+    "JobList",
+    "JobMayExistError",
+    "JobSource",
+    "JobSubmitter",
     "JobWaiter",
     "LearnedSchedule",
     "LearningPollPolicy",

@@ -6,6 +6,7 @@
     ├── ConfigurationError          missing credentials, bad base URL or option
     ├── RequestValidationError      bad input, caught before anything is sent (also a ValueError)
     ├── TransportError              the request did not get an answer (connect, timeout, drop)
+    ├── JobMayExistError            CreateJob's outcome is unknown: the job may exist
     ├── APIError                    the service answered with an error
     │   ├── AuthenticationError     credentials rejected (401, 403, or an auth error code)
     │   ├── NotFoundError           the job or path is not known (404)
@@ -37,6 +38,7 @@ __all__ = [
     "JobCanceledError",
     "JobError",
     "JobFailedError",
+    "JobMayExistError",
     "MediaXError",
     "NotFoundError",
     "RateLimitError",
@@ -88,6 +90,30 @@ class TransportError(MediaXError):
         super().__init__(message)
         self.action = action
         self.sent = sent
+
+
+class JobMayExistError(MediaXError):
+    """CreateJob failed in a way that leaves open whether the service created the job.
+
+    Raised only after looking the job up by ``custom_id`` (ListJobs) failed
+    too, within the client's budget. The job may exist: do not send the
+    request again under a new custom id. ``custom_id`` names the job to look
+    for; ``last_error`` is the failure that left it unknown.
+    """
+
+    def __init__(
+        self, message: str, *, custom_id: str, last_error: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.custom_id = custom_id
+        self.last_error = last_error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_job_may_exist, (str(self), self.custom_id))
+
+
+def _rebuild_job_may_exist(message: str, custom_id: str) -> JobMayExistError:
+    return JobMayExistError(message, custom_id=custom_id)
 
 
 class _ExchangeError(MediaXError):

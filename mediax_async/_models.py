@@ -340,6 +340,30 @@ class Job(WireModel):
         return output_files(self)
 
 
+class JobList(list[Job]):
+    """The jobs of a ListJobs answer, with the ``total`` the service says it holds.
+
+    A plain list of jobs otherwise. When ``total`` is more than the jobs
+    listed, the answer is incomplete (``complete`` is False): a job missing
+    from it may still exist, so nothing may be concluded from its absence.
+    """
+
+    __slots__ = ("total",)
+
+    def __init__(self, jobs: Iterable[Job] = (), total: int | None = None) -> None:
+        super().__init__(jobs)
+        self.total: int = len(self) if total is None else total
+        """How many jobs the service says it holds for the custom id."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every job the service holds for the custom id is listed."""
+        return self.total <= len(self)
+
+    def __repr__(self) -> str:
+        return f"JobList({list.__repr__(self)}, total={self.total})"
+
+
 @attrs.frozen(kw_only=True)
 class SingingModel(WireModel):
     """A singing voice model, trained or built in."""
