@@ -71,7 +71,7 @@ async def take_up_waiter(client: MediaXClient, jobs: list[Job], concurrency: int
     async with client.waiter(policy=POLICY, max_concurrency=concurrency) as waiter:
         started = time.perf_counter()
         for job in jobs:
-            waiter.add(job)
+            await waiter.add(job)
         while waiter.stats.polls < len(jobs):  # noqa: ASYNC110 - sampling a counter, no event exists
             await anyio.sleep(0.05)
         elapsed = time.perf_counter() - started
@@ -122,7 +122,7 @@ async def throughput_waiter(
     async with client.waiter(policy=UNTHROTTLED, max_concurrency=concurrency) as waiter:
         started = time.perf_counter()
         for job in jobs:
-            waiter.add(job)
+            await waiter.add(job)
         while waiter.stats.polls < total:  # noqa: ASYNC110 - sampling a counter, no event exists
             await anyio.sleep(0.01)
         elapsed = time.perf_counter() - started

@@ -34,11 +34,12 @@ from ._protocol import (
     parse_model_page_answer,
 )
 from ._redact import Redactor
-from ._transport import JSON_HEADERS, Transport, logger
+from ._source import Failure
+from ._transport import JSON_HEADERS, Transport, classify_failure, logger
 
 if TYPE_CHECKING:
     from ._policies import PollStrategy
-    from ._waiter import JobWaiter, SettledHook, StateHook
+    from ._waiter import JobWaiter, PendingStore, SettledHook, StateHook
 
 __all__ = ["MediaXClient", "new_custom_id"]
 
@@ -204,9 +205,9 @@ class MediaXClient:
             "CreateJob", create_job_payload(request), parse, recover=find_created
         )
 
-    async def get_job(self, job_id: str) -> Job:
-        """The job ``job_id`` as the service knows it now."""
-        return await self._get_job(job_id, retry=True)
+    async def get_job(self, job_id: str, *, retry: bool = True) -> Job:
+        """The job ``job_id`` as the service knows it now (``retry=False``: one attempt)."""
+        return await self._get_job(job_id, retry=retry)
 
     async def _get_job(self, job_id: str, *, retry: bool) -> Job:
         def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
@@ -214,9 +215,13 @@ class MediaXClient:
 
         return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
 
-    async def list_jobs(self, custom_id: str) -> list[Job]:
+    async def list_jobs(self, custom_id: str, *, retry: bool = True) -> list[Job]:
         """Every job created with ``custom_id`` (the service does not keep it unique)."""
-        return await self._list_jobs(custom_id, retry=True)
+        return await self._list_jobs(custom_id, retry=retry)
+
+    def classify_failure(self, error: Exception) -> Failure:
+        """What a failed ``get_job`` / ``list_jobs`` means for a waiter (``JobSource``)."""
+        return classify_failure(error)
 
     async def _list_jobs(self, custom_id: str, *, retry: bool) -> list[Job]:
         return await self._transport.call(
@@ -273,11 +278,15 @@ class MediaXClient:
         on_state_change: StateHook | None = None,
         on_settled: SettledHook | None = None,
         rng: random.Random | None = None,
+        store: PendingStore | None = None,
+        lease: float | None = None,
+        give_up_after: float | None = None,
     ) -> JobWaiter:
         """A ``JobWaiter`` polling through this client; use it with ``async with``.
 
         ``max_concurrency`` defaults to 16, or the pool size if that is smaller;
         more than the pool holds would only make polls queue for a connection.
+        The other options are ``JobWaiter``'s.
         """
         from ._waiter import JobWaiter
 
@@ -305,6 +314,9 @@ class MediaXClient:
             on_state_change=on_state_change,
             on_settled=on_settled,
             rng=rng,
+            store=store,
+            give_up_after=give_up_after,
+            **({"lease": lease} if lease is not None else {}),
         )
 
     async def wait(

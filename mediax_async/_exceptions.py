@@ -239,12 +239,24 @@ class JobCanceledError(JobError):
 
 
 class WaitTimeoutError(MediaXError, TimeoutError):
-    """A wait ran out of time; ``job`` is the last state seen (None if never seen)."""
+    """A wait ran out of time; ``job`` is the last state seen (None if never seen).
 
-    def __init__(self, message: str, *, job: Job | None = None, job_id: str | None = None) -> None:
+    ``last_error`` is the failure of the last poll when polls were failing
+    at the time (a service that does not answer), else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job: Job | None = None,
+        job_id: str | None = None,
+        last_error: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.job = job
         self.job_id = job_id if job_id is not None else (job.id if job is not None else None)
+        self.last_error = last_error
 
 
 class WaiterClosedError(MediaXError):

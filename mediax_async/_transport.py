@@ -20,6 +20,7 @@ import anyio
 import httpx
 
 from ._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     MediaXError,
     RateLimitError,
@@ -30,8 +31,16 @@ from ._exceptions import (
 from ._policies import RetryPolicy
 from ._protocol import ACTION_PATHS, Answer, Credentials, encode_body, request_body
 from ._redact import Redactor
+from ._source import Failure, FailureKind
 
-__all__ = ["JSON_HEADERS", "Transport", "is_ambiguous", "is_transient", "logger"]
+__all__ = [
+    "JSON_HEADERS",
+    "Transport",
+    "classify_failure",
+    "is_ambiguous",
+    "is_transient",
+    "logger",
+]
 
 T = TypeVar("T")
 
@@ -82,6 +91,17 @@ _asyncio_timeout: Callable[[float], contextlib.AbstractAsyncContextManager[objec
 def is_transient(exc: BaseException) -> bool:
     """Whether a failure may pass if the same request is sent again."""
     return isinstance(exc, (TransportError, RateLimitError, ServerError, ResponseError))
+
+
+def classify_failure(exc: BaseException) -> Failure:
+    """What a failed poll means for a waiter: retry, slow down, end one wait, or end all."""
+    if isinstance(exc, AuthenticationError):
+        return Failure(FailureKind.END_ALL)
+    if isinstance(exc, RateLimitError):
+        return Failure(FailureKind.RATE_LIMITED, exc.retry_after)
+    if is_transient(exc):
+        return Failure(FailureKind.RETRY)
+    return Failure(FailureKind.END_JOB)
 
 
 def is_ambiguous(exc: BaseException) -> bool:

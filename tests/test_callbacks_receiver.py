@@ -44,7 +44,7 @@ async def receiving(*, trust: bool = False, **options: Any) -> AsyncIterator[Set
     async with fake.client() as client:
         job = await client.create_job(separation_request("https://x/a.mp3", content_id="r"))
         async with client.waiter(policy=NEVER, trust_callbacks=trust) as waiter:
-            waiter.add(job)
+            await waiter.add(job)
             receiver = CallbackReceiver(waiter, token=TOKEN, **options)
             transport = httpx.ASGITransport(app=receiver)
             async with httpx.AsyncClient(transport=transport, base_url="http://recv") as http:
@@ -154,7 +154,7 @@ class Recorder:
         self.jobs: list[Any] = []
         self.fail = fail
 
-    def notify(self, job: Any) -> bool:
+    async def notify(self, job: Any) -> bool:
         if self.fail:
             raise RuntimeError("broken waiter")
         self.jobs.append(job)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
-import anyio.abc
+import anyio.to_thread
 import attrs
 
 from .._callbacks import CALLBACK_POLL_POLICY
@@ -15,10 +16,10 @@ from .._enums import State
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
+    JobMayExistError,
     MediaXError,
-    WaiterClosedError,
 )
-from .._models import CreateJobRequest, Job
+from .._models import CreateJobRequest, Job, JobList
 from .._protocol import echoes_request
 from ._lines import BatchLine, read_batch_file, tagged
 from ._results import LineResult, ResultsFile, default_results_path
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .._callbacks import CallbackReceiver, CallbackStats
     from .._client import MediaXClient
     from .._policies import PollPolicy
-    from .._waiter import JobWaiter, WaiterStats
+    from .._waiter import JobWaiter, PendingStore, ResultStream, Settlement, WaiterStats
 
 __all__ = ["BatchObserver", "BatchRunner", "BatchSummary"]
 
@@ -105,13 +106,17 @@ class BatchSummary:
 
 
 class BatchRunner:
-    """Runs a batch file: submits with bounded concurrency, watches, records, resumes.
+    """Runs a batch file: submits through a waiter, records every line once, resumes.
 
-    With ``callback_url`` (e.g. ``receiver.callback_url(public_url)``), each
-    job submitted without a callback of its own gets that one; with
-    ``receiver``, the batch's waiter hears of every callback it takes, so a
-    slow ``policy`` is enough (``CALLBACK_POLL_POLICY``, the default then):
-    polling only finishes the jobs whose callback never comes.
+    Each line is submitted with ``JobWaiter.submit`` under the key
+    ``TAG:LINE`` and every settlement read back from ``waiter.completed()``, so a
+    line's record is written whoever settled its job. With ``callback_url``
+    (e.g. ``receiver.callback_url(public_url)``), each job submitted without a
+    callback of its own gets that one; with ``receiver``, the batch's waiter
+    hears of every callback it takes, so a slow ``policy`` is enough
+    (``CALLBACK_POLL_POLICY``, the default then). With a shared ``store``
+    (``RedisStore``) the batch's state outlives this process: other processes
+    (``mediax worker``) share its polling, and a rerun takes it up.
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class BatchRunner:
         observer: BatchObserver | None = None,
         callback_url: str | None = None,
         receiver: CallbackReceiver | None = None,
+        store: PendingStore | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
@@ -136,13 +142,7 @@ class BatchRunner:
         self._observer = observer or BatchObserver()
         self._callback_url = callback_url
         self._receiver = receiver
-        self._by_job: dict[str, BatchLine] = {}
-        self._attributed: set[str] = set()
-        self._outstanding: set[str] = set()
-        self._submitting = True
-        self._closing = False
-        self._fatal: BaseException | None = None
-        self._idle = anyio.Event()
+        self._store = store
 
     @property
     def results_path(self) -> Path:
@@ -154,147 +154,197 @@ class BatchRunner:
         started = anyio.current_time()
         lines = read_batch_file(self._source, custom_id=None)
         results = ResultsFile.open(self._results_path, self._source.name)
-        self._results = results
         try:
             summary = BatchSummary(tag=results.tag, results_path=self._results_path)
-            self._summary = summary
-            lines = [tagged(line, results.tag) for line in lines]
-            summary.lines = len(lines)
-            todo = [line for line in lines if line.number not in results.finished]
-            summary.skipped = len(lines) - len(todo)
-            summary.previous = [
-                results.finished[x.number] for x in lines if x.number in results.finished
-            ]
-            self._observer.batch_started(summary)
-            self._attributed.update(r.job_id for r in results.finished.values() if r.job_id)
-            for line in todo:
-                if line.error is not None:
-                    self._record(line, LineResult.of_error(line.number, line.kind, line.error))
-            valid = [line for line in todo if line.request is not None]
-            found = await self._find_jobs(valid) if results.resumed and valid else {}
-            await self._run(valid, found)
+            run = _Run(self, results, summary)
+            await run.run([tagged(line, results.tag) for line in lines])
             summary.wall_time = anyio.current_time() - started
             return summary
         finally:
             results.close()
 
-    async def _find_jobs(self, lines: Sequence[BatchLine]) -> dict[int, Job]:
-        """The jobs an earlier run created for ``lines``, each job for one line at most."""
+
+class _Fatal(NamedTuple):
+    """A failure that ends the whole batch (rejected credentials, a full disk)."""
+
+    error: BaseException
+
+
+class _Run:
+    """One run of a batch: lines go out through ``submit``, records come back in one channel."""
+
+    def __init__(self, runner: BatchRunner, results: ResultsFile, summary: BatchSummary) -> None:
+        self._runner = runner
+        self._client = runner._client
+        self._results = results
+        self._summary = summary
+        self._by_key: dict[str, BatchLine] = {}
+        self._by_job: dict[str, BatchLine] = {}
+        self._send, self._receive = anyio.create_memory_object_stream[
+            "tuple[BatchLine, LineResult] | _Fatal"
+        ](math.inf)
+
+    def _key(self, line: BatchLine) -> str:
+        return f"{self._results.tag}:{line.number}"
+
+    async def run(self, lines: list[BatchLine]) -> None:
+        summary, results = self._summary, self._results
+        summary.lines = len(lines)
+        todo = [line for line in lines if line.number not in results.finished]
+        summary.skipped = len(lines) - len(todo)
+        summary.previous = [results.finished[n] for n in sorted(results.finished)]
+        self._runner._observer.batch_started(summary)
+        remaining = {line.number for line in todo}
+        for line in todo:
+            self._by_key[self._key(line)] = line
+            if line.error is not None:
+                await self._record(line, LineResult.of_error(line.number, line.kind, line.error))
+                remaining.discard(line.number)
+        valid = [line for line in todo if line.request is not None]
+        waiter = self._waiter()
+        async with waiter, anyio.create_task_group() as tasks:
+            self._summary.stats = waiter.stats
+            receiver = self._runner._receiver
+            if receiver is not None:
+                self._summary.callbacks = receiver.stats
+                receiver.attach(waiter)
+            try:
+                group = f"batch:{results.tag}" if waiter.store.shared else None
+                settled = waiter.completed(group)
+                tasks.start_soon(self._forward, settled)
+                tasks.start_soon(self._submit_all, waiter, valid)
+                async with self._receive:
+                    while remaining:
+                        item = await self._receive.receive()
+                        if isinstance(item, _Fatal):
+                            raise item.error
+                        line, result = item
+                        if line.number in remaining:
+                            remaining.discard(line.number)
+                            await self._record(line, result)
+                await settled.ack()
+                tasks.cancel_scope.cancel()
+            finally:
+                self._send.close()
+                if receiver is not None:
+                    receiver.detach(waiter)
+
+    def _waiter(self) -> JobWaiter:
+        runner = self._runner
+        policy = runner._policy
+        if policy is None and runner._receiver is not None:
+            policy = CALLBACK_POLL_POLICY  # callbacks settle jobs; polling is the safety net
+        return self._client.waiter(
+            policy=policy,
+            max_concurrency=runner._concurrency,
+            on_state_change=self._state_changed,
+            store=runner._store,
+        )
+
+    async def _submit_all(self, waiter: JobWaiter, lines: Sequence[BatchLine]) -> None:
+        """Submit every line, ``concurrency`` at a time (finding an earlier run's jobs first)."""
+        try:
+            to_send = await self._take_up(waiter, lines)
+        except Exception as exc:
+            self._send.send_nowait(_Fatal(exc))
+            return
+        queue = iter(to_send)
+        async with anyio.create_task_group() as tasks:
+            for _ in range(self._runner._concurrency):
+                tasks.start_soon(self._submit_lines, waiter, queue)
+
+    async def _take_up(self, waiter: JobWaiter, lines: Sequence[BatchLine]) -> list[BatchLine]:
+        """Watch the jobs an earlier run created for ``lines``; the lines still to send.
+
+        Only for a results file taken up without a shared store (a shared store
+        knows its submissions itself): one ListJobs finds them, each job for one
+        line at most. A line that an incomplete ListJobs answer cannot account
+        for is recorded as unknown rather than sent a second time.
+        """
+        if not self._results.resumed or not lines or waiter.store.shared:
+            return list(lines)
         jobs = await self._client.list_jobs(self._results.tag)
-        free = [job for job in jobs if job.id not in self._attributed]
-        found: dict[int, Job] = {}
+        taken = {r.job_id for r in self._results.finished.values() if r.job_id}
+        free = [job for job in jobs if job.id not in taken]
+        complete = not isinstance(jobs, JobList) or jobs.complete
+        to_send = []
         for line in lines:
             assert line.request is not None
             match = next((job for job in free if echoes_request(job, line.request)), None)
             if match is not None:
                 free.remove(match)
-                found[line.number] = match
-                self._attributed.add(match.id)
-        return found
+                self._summary.resumed += 1
+                self._started(line, match, resumed=True)
+                await waiter.add(match)
+            elif complete:
+                to_send.append(line)
+            else:
+                unknown = JobMayExistError(
+                    f"ListJobs listed only {len(jobs)} of the jobs of batch {self._results.tag}: "
+                    "this line's job may exist; run the batch again to look once more",
+                    custom_id=self._results.tag,
+                )
+                self._send.send_nowait((line, LineResult.of_error(line.number, line.kind, unknown)))
+        return to_send
 
-    async def _run(self, lines: Sequence[BatchLine], found: Mapping[int, Job]) -> None:
-        policy = self._policy
-        if policy is None and self._receiver is not None:
-            policy = CALLBACK_POLL_POLICY  # callbacks settle jobs; polling is the safety net
-        waiter = self._client.waiter(
-            policy=policy,
-            max_concurrency=self._concurrency,
-            on_state_change=self._state_changed,
-            on_settled=self._settled,
-        )
-        async with waiter:
-            self._summary.stats = waiter.stats
-            if self._receiver is not None:
-                self._summary.callbacks = self._receiver.stats
-                self._receiver.attach(waiter)
-            try:
-                for line in lines:
-                    if line.number in found:
-                        self._summary.resumed += 1
-                        self._watch(waiter, line, found[line.number], resumed=True)
-                to_submit = iter([line for line in lines if line.number not in found])
-                async with anyio.create_task_group() as tasks:
-                    for _ in range(self._concurrency):
-                        tasks.start_soon(self._submit_lines, waiter, to_submit, tasks)
-                self._submitting = False
-                if not self._outstanding:
-                    self._idle.set()
-                await self._idle.wait()
-            finally:
-                self._closing = True
-                if self._receiver is not None:
-                    self._receiver.detach(waiter)
-        if self._fatal is not None:
-            raise self._fatal
-
-    async def _submit_lines(
-        self, waiter: JobWaiter, lines: Iterator[BatchLine], tasks: anyio.abc.TaskGroup
-    ) -> None:
+    async def _submit_lines(self, waiter: JobWaiter, lines: Iterator[BatchLine]) -> None:
         for line in lines:
             assert line.request is not None
             try:
-                request = self._with_callback(line.request)
-                job = await self._client.create_job(request, exclude=self._attributed)
+                job = await waiter.submit(self._with_callback(line.request), key=self._key(line))
             except (AuthenticationError, ConfigurationError) as exc:
-                self._fail(exc, tasks)
+                self._send.send_nowait(_Fatal(exc))
                 return
             except MediaXError as exc:
-                self._record(line, LineResult.of_error(line.number, line.kind, exc))
+                self._send.send_nowait((line, LineResult.of_error(line.number, line.kind, exc)))
                 continue
-            self._attributed.add(job.id)
             self._summary.submitted += 1
-            try:
-                self._watch(waiter, line, job, resumed=False)
-            except AuthenticationError as exc:  # the waiter already failed for every job
-                self._fail(exc, tasks)
-                return
+            self._started(line, job, resumed=False)
 
     def _with_callback(self, request: CreateJobRequest) -> CreateJobRequest:
-        if self._callback_url is None or request.callback:
+        url = self._runner._callback_url
+        if url is None or request.callback:
             return request
-        return attrs.evolve(request, callback=self._callback_url)
+        return attrs.evolve(request, callback=url)
 
-    def _fail(self, exc: BaseException, tasks: anyio.abc.TaskGroup) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-        tasks.cancel_scope.cancel()
-        self._idle.set()
-
-    def _watch(self, waiter: JobWaiter, line: BatchLine, job: Job, *, resumed: bool) -> None:
+    def _started(self, line: BatchLine, job: Job, *, resumed: bool) -> None:
         self._by_job[job.id] = line
-        self._outstanding.add(job.id)
-        self._observer.line_started(line, job, resumed=resumed)
-        waiter.add(job)
+        self._runner._observer.line_started(line, job, resumed=resumed)
+
+    async def _forward(self, settled: ResultStream) -> None:
+        """Every settlement of a line of this batch becomes that line's record."""
+        try:
+            async with settled:
+                async for settlement in settled:
+                    line = self._line_of(settlement)
+                    if line is not None:
+                        self._send.send_nowait((line, _result_of(line, settlement)))
+        except anyio.ClosedResourceError:
+            pass  # the run is over
+        except Exception as exc:
+            self._send.send_nowait(_Fatal(exc))
+
+    def _line_of(self, settlement: Settlement) -> BatchLine | None:
+        if settlement.key is not None:
+            line = self._by_key.get(settlement.key)
+            if line is not None:
+                return line
+        return self._by_job.get(settlement.job_id)
 
     def _state_changed(self, job: Job, old: State | None, new: State) -> None:
         line = self._by_job.get(job.id)
         if line is not None:
-            self._observer.state_changed(line, job)
+            self._runner._observer.state_changed(line, job)
 
-    def _settled(self, job_id: str, outcome: Job | BaseException) -> None:
-        try:
-            self._settle(job_id, outcome)
-        except Exception as exc:  # e.g. the disk is full: stop rather than lose a record
-            if self._fatal is None:
-                self._fatal = exc
-            self._idle.set()
-
-    def _settle(self, job_id: str, outcome: Job | BaseException) -> None:
-        line = self._by_job.get(job_id)
-        if line is None or (self._closing and isinstance(outcome, WaiterClosedError)):
-            return  # interrupted: the line stays unfinished, to be found again on resume
-        if isinstance(outcome, Job):
-            result = LineResult.of_job(line.number, line.kind, outcome)
-        else:
-            if isinstance(outcome, AuthenticationError) and self._fatal is None:
-                self._fatal = outcome
-            result = LineResult.of_error(line.number, line.kind, outcome)
-        self._record(line, result)
-        self._outstanding.discard(job_id)
-        if not self._outstanding and not self._submitting:
-            self._idle.set()
-
-    def _record(self, line: BatchLine, result: LineResult) -> None:
-        self._results.write(result)
+    async def _record(self, line: BatchLine, result: LineResult) -> None:
+        # Written in a worker thread: a slow disk must not stall the event loop.
+        await anyio.to_thread.run_sync(self._results.write, result)
         self._summary.results.append(result)
-        self._observer.line_finished(line, result)
+        self._runner._observer.line_finished(line, result)
+
+
+def _result_of(line: BatchLine, settlement: Settlement) -> LineResult:
+    if settlement.job is not None:
+        return LineResult.of_job(line.number, line.kind, settlement.job)
+    assert settlement.error is not None  # a settlement has one or the other
+    return LineResult.of_error(line.number, line.kind, settlement.error)

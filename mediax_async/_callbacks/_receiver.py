@@ -171,11 +171,14 @@ class CallbackReceiver:
         finally:
             self.detach(waiter)
 
-    def deliver(self, job: Job) -> bool:
-        """Hand an authenticated callback's job to every waiter; whether one was watching it."""
+    async def deliver(self, job: Job) -> bool:
+        """Hand an authenticated callback's job to every waiter; whether one was watching it.
+
+        A waiter that does not watch the job yet keeps the news for when it does.
+        """
         watched = False
         for waiter in tuple(self._waiters):
-            watched = waiter.notify(job) or watched
+            watched = await waiter.notify(job) or watched
         self.stats.accepted += 1
         if not watched:
             self.stats.unknown += 1
@@ -259,7 +262,7 @@ class CallbackReceiver:
             await self._reject(send, parsed)
             return
         try:
-            self.deliver(parsed)
+            await self.deliver(parsed)
         except Exception:
             self.stats.errors += 1
             logger.exception("a waiter raised while taking a callback for job %s", parsed.id)
