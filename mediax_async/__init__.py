@@ -91,7 +91,18 @@ from ._models import (
 )
 from ._policies import PollContext, PollPolicy, PollStrategy, RetryPolicy
 from ._source import Failure, FailureKind, JobSource, JobSubmitter
-from ._waiter import CompletionStream, JobWaiter, WaiterStats
+from ._waiter import (
+    CompletionStream,
+    JobRef,
+    JobWaiter,
+    MemoryStore,
+    PendingStore,
+    ResultStream,
+    SettledHook,
+    Settlement,
+    StateHook,
+    WaiterStats,
+)
 
 try:
     __version__ = _metadata.version("mediax-async")
@@ -124,6 +135,7 @@ __all__ = [
     "JobFailedError",
     "JobList",
     "JobMayExistError",
+    "JobRef",
     "JobSource",
     "JobSubmitter",
     "JobWaiter",
@@ -131,6 +143,7 @@ __all__ = [
     "LearningPollPolicy",
     "MediaXClient",
     "MediaXError",
+    "MemoryStore",
     "ModelPage",
     "MusicComposerHumming",
     "MusicComposerHummingResult",
@@ -141,14 +154,18 @@ __all__ = [
     "NotFoundError",
     "Output",
     "OutputFile",
+    "PendingStore",
     "PollContext",
     "PollPolicy",
     "PollStrategy",
     "RateLimitError",
     "RequestValidationError",
     "ResponseError",
+    "ResultStream",
     "RetryPolicy",
     "ServerError",
+    "SettledHook",
+    "Settlement",
     "SingingCloning",
     "SingingCloningResult",
     "SingingCloningType",
@@ -160,6 +177,7 @@ __all__ = [
     "SongType",
     "Source",
     "State",
+    "StateHook",
     "SwitchOption",
     "Timing",
     "TransportError",

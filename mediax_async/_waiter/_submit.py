@@ -19,7 +19,13 @@ import anyio
 
 from .._constants import CUSTOM_ID_PREFIX
 from .._converter import structure, unstructure
-from .._exceptions import JobMayExistError, MediaXError
+from .._exceptions import (
+    JobMayExistError,
+    MediaXError,
+    ResponseError,
+    ServerError,
+    TransportError,
+)
 from .._models import CreateJobRequest, Job, JobList
 from .._protocol import echoes_request
 from .._source import JobSubmitter
@@ -122,15 +128,13 @@ class Submitter:
         exclude = await self._store.attributed(submission.custom_id)
         try:
             return await self._source.create_job(request, exclude=exclude)
-        except JobMayExistError:
-            await self._store.release_submission(
-                submission.key, ticket.fence, _retry_in(ticket.attempts)
-            )
-            raise
-        except MediaXError:
-            # Anything but JobMayExistError says the job was not made (the client looks
-            # up every ambiguous failure itself): forget the submission.
-            await self._store.drop_submission(submission.key, ticket.fence)
+        except Exception as exc:
+            if _refused(exc):
+                await self._store.drop_submission(submission.key, ticket.fence)
+            else:  # it may exist: keep the submission, to be looked up again later
+                await self._store.release_submission(
+                    submission.key, ticket.fence, _retry_in(ticket.attempts)
+                )
             raise
 
     async def _look_up(self, ticket: SubmissionTicket, request: CreateJobRequest) -> Job | None:
@@ -200,6 +204,23 @@ def _earliest(jobs: Sequence[Job]) -> Job | None:
         return at.timestamp() if at is not None else 0.0
 
     return min(jobs, key=created) if jobs else None
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether a failed CreateJob surely made no job (it was refused, or never sent).
+
+    A source should look up every ambiguous failure itself and raise
+    ``JobMayExistError`` when it cannot tell; anything that may have reached
+    the service (no answer after sending, 5xx, an answer not understood, an
+    unexpected error) is kept as "may exist" all the same.
+    """
+    if isinstance(exc, JobMayExistError):
+        return False
+    if isinstance(exc, TransportError):
+        return not exc.sent
+    if isinstance(exc, (ServerError, ResponseError)):
+        return False
+    return isinstance(exc, MediaXError)
 
 
 def _retry_in(attempts: int) -> float:
