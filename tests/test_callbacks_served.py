@@ -10,12 +10,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import selectors
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +21,8 @@ import anyio
 import attrs
 import httpx
 import pytest
+from processes import SAFETY as CHILD_SAFETY
+from processes import child, mediax
 
 from mediax_async import Job, MediaXClient, State, separation_request
 from mediax_async._callbacks import CALLBACK_POLL_POLICY, CallbackReceiver
@@ -218,37 +216,18 @@ async def test_batch_listen_takes_callbacks(tmp_path: Path) -> None:
     assert "/callbacks/***" in err.getvalue()
 
 
-def _read_line(process: subprocess.Popen[str], timeout: float = SAFETY) -> str:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError("`mediax listen` printed nothing in time")
-    return process.stdout.readline().strip()
-
-
 def test_listen_prints_the_callback_url_then_each_job() -> None:
     """`mediax listen` prints the URL to use once, then one line per job; bad tokens get 401."""
-    env = {**os.environ, "MEDIAX_CALLBACK_TOKEN": TOKEN}
-    command = [sys.executable, "-m", "mediax_async.cli", "listen", "--port", "0"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        url = _read_line(process)
+    env = {"MEDIAX_CALLBACK_TOKEN": TOKEN}
+    with child(mediax("listen", "--port", "0"), env=env) as process:
+        url = process.line()
         assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/callbacks/{TOKEN}", url)
         job = {"id": "job-1", "state": 3, "callback": url, "outputs": []}
-        with httpx.Client(trust_env=False) as http:
+        with httpx.Client(trust_env=False, timeout=CHILD_SAFETY) as http:
             assert http.post(url, json=job).status_code == 204
             assert http.post(url.replace(TOKEN, "x" * 20), json=job).status_code == 401
-        assert _read_line(process).split() == ["job-1", "?", "COMPLETED", "-"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=SAFETY)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode == 130
+        assert process.line().split() == ["job-1", "?", "COMPLETED", "-"]
+        returncode, _, stderr = process.finish(signal.SIGINT)
+    assert returncode == 130
     assert TOKEN not in stderr
     assert "1 callback(s) taken, 1 refused" in stderr
