@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -231,3 +233,62 @@ def test_listen_prints_the_callback_url_then_each_job() -> None:
     assert returncode == 130
     assert TOKEN not in stderr
     assert "1 callback(s) taken, 1 refused" in stderr
+
+
+# -- reachable under a flood of slow connections -------------------------------------------
+
+FLOODED_SERVER = """
+import resource, sys
+import anyio
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+from mediax_async import CallbackReceiver
+
+async def main():
+    receiver = CallbackReceiver(token=sys.argv[1])
+    async with receiver.serve("127.0.0.1", 0, header_timeout=float(sys.argv[2])) as url:
+        print(receiver.callback_url(url), flush=True)
+        await anyio.sleep_forever()
+
+try:
+    anyio.run(main)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def _trickle(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections that send half a request head and then nothing."""
+    address = httpx.URL(url)
+    opened = []
+    for _ in range(count):
+        sock = socket.create_connection((address.host, address.port), timeout=CHILD_SAFETY)
+        sock.sendall(b"POST " + address.raw_path + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        opened.append(sock)
+    return opened
+
+
+@pytest.mark.parametrize("header_timeout", [3600.0, 0.5])
+def test_slow_connections_do_not_lock_real_callbacks_out(header_timeout: float) -> None:
+    """300 trickling connections against a 256-descriptor server: a real callback still gets in.
+
+    With an hour's header timeout only the connection cap saves it (the slowest
+    are shed); with half a second the trickling ones are also cut off on time.
+    """
+    code = [sys.executable, "-c", FLOODED_SERVER, TOKEN, str(header_timeout)]
+    slow: list[socket.socket] = []
+    with child(code) as server:
+        try:
+            url = server.line()
+            slow = _trickle(url, 300)
+            job = {"id": "job-1", "state": 3, "callback": url, "outputs": []}
+            with httpx.Client(trust_env=False, timeout=CHILD_SAFETY) as http:
+                assert http.post(url, json=job).status_code == 204
+            if header_timeout < 1:  # the last slow one, never shed, is cut off by its timeout
+                slow[-1].settimeout(CHILD_SAFETY)
+                assert slow[-1].recv(1) == b""
+        finally:
+            for sock in slow:
+                sock.close()
+        _, _, stderr = server.finish(signal.SIGINT)
+    assert "Too many open files" not in stderr
+    assert "Traceback" not in stderr
