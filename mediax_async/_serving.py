@@ -21,6 +21,8 @@ from ._tasks import background_tasks
 __all__ = ["bind_socket", "import_uvicorn", "serve_asgi", "socket_url"]
 
 INSTALL_HINT = "pip install 'mediax-async[cli]'"
+SHUTDOWN_GRACE = 5
+"""Seconds requests in flight get to finish once the server is told to stop."""
 MAX_HEAD_BYTES = 16 * 1024
 """The largest request head (request line and headers) a guarded server reads."""
 
@@ -76,7 +78,13 @@ def socket_url(sock: socket.socket) -> str:
 
 @asynccontextmanager
 async def serve_asgi(
-    app: Any, host: str, port: int, *, purpose: str, limits: ConnectionLimits | None = None
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    purpose: str,
+    limits: ConnectionLimits | None = None,
+    shutdown_grace: float = SHUTDOWN_GRACE,
 ) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn while the block runs; yield the base URL it listens on.
 
@@ -84,7 +92,9 @@ async def serve_asgi(
     in its backlog. uvicorn's access log is off (request paths may hold
     secrets). An error raised by the block comes out as itself, not in an
     exception group; the block is cancelled if the server stops on its own
-    (e.g. on Ctrl-C). Runs on asyncio only, as uvicorn does. With ``limits``,
+    (e.g. on Ctrl-C). Requests still running when the block ends get
+    ``shutdown_grace`` seconds, then are cancelled, so leaving the block never
+    hangs. Runs on asyncio only, as uvicorn does. With ``limits``,
     slow connections are cut off and surplus ones shed (``_conn_guard``), so
     a flood of them does not lock real requests out.
     """
@@ -106,6 +116,9 @@ async def serve_asgi(
         access_log=False,
         ws="none",
         interface="asgi3",
+        # A request still running when the block ends (a slow handler, a stuck client)
+        # gets this long, then is cancelled: leaving the block never hangs.
+        timeout_graceful_shutdown=shutdown_grace,
         **options,
     )
     server = uvicorn.Server(config)

@@ -212,3 +212,33 @@ def test_emulator_prints_its_url_and_serves_until_interrupted() -> None:
         assert before - 1 <= created_at / 1000 <= after + 1  # the wall clock, not fake time
         returncode, _, _ = emulator.finish(signal.SIGINT)
     assert returncode == 0
+
+
+@asyncio_only
+async def test_leaving_a_served_block_never_waits_on_a_stuck_request() -> None:
+    """A request that never ends does not hold the server open: it is cancelled after a grace."""
+    from mediax_async._serving import serve_asgi
+
+    started = anyio.Event()
+
+    async def stuck(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    ended: list[object] = []
+
+    async def call(url: str) -> None:
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=SAFETY) as http:
+                ended.append((await http.get(url)).status_code)
+        except httpx.HTTPError as exc:
+            ended.append(type(exc))
+
+    with anyio.fail_after(SAFETY):
+        async with (
+            anyio.create_task_group() as tasks,
+            serve_asgi(stuck, "127.0.0.1", 0, purpose="a test", shutdown_grace=0.2) as url,
+        ):
+            tasks.start_soon(call, url)
+            await started.wait()
+    assert ended in ([500], [httpx.RemoteProtocolError])  # the request was cut off, not kept
