@@ -16,7 +16,7 @@ from .._exceptions import (
 )
 from ._parser import EXIT_CONFIG, EXIT_JOB_FAILED, EXIT_SERVICE, EXIT_USAGE
 
-__all__ = ["describe", "exit_code_for", "few", "shorten", "shorten_values"]
+__all__ = ["describe", "exit_code_for", "few", "shorten", "shorten_values", "summary"]
 
 _LONG_VALUE = re.compile(r"\S{61,}")
 _VALUE_CHARS = 60
@@ -90,6 +90,13 @@ def _exchange(exc: APIError | ResponseError) -> str:
     if excerpt and not any(part in excerpt for part in told):
         text += f"; body: {shorten(excerpt, _EXCERPT_CHARS)}"
     return text
+
+
+def summary(exc: BaseException) -> str:
+    """An error in a few words, without ``describe``'s lead-in (inside another message)."""
+    if isinstance(exc, (APIError, ResponseError)):
+        return shorten(shorten_values(" ".join(_exchange(exc).split())), _LINE_CHARS)
+    return describe(exc)
 
 
 def describe(exc: BaseException) -> str:

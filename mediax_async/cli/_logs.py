@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._errors import describe, shorten_values
+from ._errors import describe, shorten_values, summary
 from ._output import Output
 
 __all__ = ["LOGGER_NAME", "CommandLogHandler", "command_logging"]
@@ -64,7 +64,7 @@ def _message(record: logging.LogRecord) -> str:
     args = _args(record)
     if not args or not any(isinstance(a, BaseException) for a in args):
         return record.getMessage()
-    shown = tuple(describe(a) if isinstance(a, BaseException) else a for a in args)
+    shown = tuple(summary(a) if isinstance(a, BaseException) else a for a in args)
     try:
         return str(record.msg) % shown
     except (TypeError, ValueError):
