@@ -30,6 +30,7 @@ from ._enums import SingingCloningType, State
 from ._exceptions import JobCanceledError, JobFailedError
 from ._validation import (
     at_most_chars,
+    callback_url,
     checked,
     fail,
     int_range,
@@ -231,7 +232,7 @@ class CreateJobRequest(WireModel):
     """
 
     custom_id: str | None = attrs.field(default=None, validator=checked(shorter_than(64)))
-    callback: str | None = attrs.field(default=None, validator=checked(non_empty_string))
+    callback: str | None = attrs.field(default=None, validator=checked(callback_url))
     inputs: tuple[Input, ...] = attrs.field(converter=_tuple)
     outputs: tuple[Output, ...] = attrs.field(converter=_tuple)
     timeout: int | None = attrs.field(default=None, validator=checked(int_range(1, 2**31 - 1)))

@@ -10,6 +10,7 @@ parse, so ``lenient()`` switches the checks off for the current context only
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from ._exceptions import RequestValidationError
 
 __all__ = [
     "MODEL_NAME_PATTERN",
+    "callback_url",
     "checked",
     "is_lenient",
     "lenient",
@@ -105,6 +107,31 @@ def non_empty_string(value: Any) -> str | None:
     """A check that a value is a non-empty string."""
     if not isinstance(value, str) or not value:
         return f"must be a non-empty string, got {value!r}"
+    return None
+
+
+def callback_url(value: Any) -> str | None:
+    """A check of a callback URL: ``http://`` or ``https://``, a host, a valid port, no spaces.
+
+    The service POSTs the finished job there; a URL it cannot call would only
+    make the callback silently never arrive.
+    """
+    if not isinstance(value, str) or not value:
+        return f"must be a non-empty string, got {value!r}"
+    shown = value if len(value) <= 80 else value[:79] + "…"
+    if any(char.isspace() for char in value):
+        return f"must be a URL without spaces, got {shown!r}"
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        return f"must be an http:// or https:// URL, got {shown!r}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname:
+        return f"must name a host, got {shown!r}"
+    if port is not None and not 0 < port <= 65535:
+        return f"must have a port from 1 to 65535, got {shown!r}"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,15 @@ from mediax_async import (
     SwitchOption,
 )
 from mediax_async._batch import (
+    BATCH_KIND_SPECS,
     BatchLine,
     BatchLineError,
     BatchObserver,
     BatchRunner,
     LineResult,
+    default_results_path,
     parse_batch_line,
+    read_batch_file,
 )
 from mediax_async._models import Job
 from mediax_async.cli import ClientSettings, Runtime, main
@@ -147,6 +151,115 @@ def test_bad_lines_say_what_is_wrong(text: str, message: str) -> None:
     """A bad line raises BatchLineError naming the problem."""
     with pytest.raises(BatchLineError, match=message.replace("(", r"\(")):
         parse_batch_line(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "problem"),
+    [
+        (
+            '{"kind": "singing", "song": {"source_data": "%s"}, "content_id": "r"}' % ("x" * 600),
+            "singing",
+            "invalid value",
+        ),
+        (
+            '{"kind": "separation", "song": "u", "content_id": "r", "method": 9}',
+            "separation",
+            "invalid value",
+        ),
+        (
+            '{"kind": "humming", "humming": "u", "content_id": "r", "song_quantity": "x"}',
+            "humming",
+            "invalid value",
+        ),
+        ('{"kind": "separation", "song": "u"}', "separation", "missing key"),
+        (
+            '{"kind": "separation", "song": "u", "content_id": "r", "stems": 4}',
+            "separation",
+            "unknown key",
+        ),
+        ('{"kind": "karaoke"}', None, "unknown kind"),
+        ("{not json", None, "invalid JSON"),
+    ],
+)
+def test_a_bad_line_says_what_kind_of_problem_it_has(
+    text: str, kind: str | None, problem: str, tmp_path: Path
+) -> None:
+    """Valid JSON with a bad value is an invalid value of its kind, never "invalid JSON"."""
+    (line,) = read_batch_file(write_lines(tmp_path / "b.jsonl", text), custom_id=None)
+    assert line.error is not None
+    assert (line.kind, line.error.problem, line.error.kind) == (kind, problem, kind)
+    assert str(line.error).startswith("invalid value: ") == (problem == "invalid value")
+    assert ("invalid JSON" in str(line.error)) == (problem == "invalid JSON")
+
+
+def test_cli_names_a_bad_line_with_its_kind(fake: FakeMediaX, tmp_path: Path) -> None:
+    """The error line for a bad value names the line, its kind, and the value's problem."""
+    source = write_lines(
+        tmp_path / "b.jsonl",
+        '{"kind": "singing", "song": {"source_data": "%s"}, "content_id": "r"}' % ("x" * 600),
+    )
+    code, _, err = run_cli(fake, "batch", str(source))
+    assert code == 1
+    assert err.splitlines() == [
+        "mediax: error: line 1 (singing): invalid value: "
+        "song.source_data: must be at most 512 characters, got 600"
+    ]
+
+
+def test_check_reports_every_bad_line_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`batch --check` names every bad line (number and kind), exits 2, needs no credentials."""
+    monkeypatch.delenv("MEDIAX_SECRET_ID", raising=False)
+    monkeypatch.delenv("MEDIAX_SECRET_KEY", raising=False)
+    bad = [
+        f'{{"kind": "separation", "song": "u", "content_id": "r", "method": {n}}}'
+        for n in range(4, 14)
+    ]
+    source = write_lines(tmp_path / "b.jsonl", SEP % "ok", *bad)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["batch", "--check", str(source)], runtime=Runtime(stdout=out, stderr=err))
+    assert code == 2
+    reported = err.getvalue().splitlines()
+    assert len(reported) == 10
+    for n, line in zip(range(2, 12), reported, strict=True):
+        assert line.startswith(f"mediax: error: line {n} (separation): invalid value: method")
+    assert f"{source}: 11 line(s), 10 bad" in out.getvalue()
+    assert not (tmp_path / "b.results.jsonl").exists()
+    out = io.StringIO()
+    code = main(["--json", "batch", "--check", str(source)], runtime=Runtime(stdout=out))
+    data = json.loads(out.getvalue())
+    assert code == 2
+    assert [(p["line"], p["kind"], p["problem"]) for p in data["bad"]] == [
+        (n, "separation", "invalid value") for n in range(2, 12)
+    ]
+    good = write_lines(tmp_path / "good.jsonl", SEP % 1, HUM % 2)
+    out = io.StringIO()
+    assert main(["batch", "--check", str(good)], runtime=Runtime(stdout=out)) == 0
+    assert "2 line(s), 0 bad" in out.getvalue()
+
+
+def test_batch_help_lists_every_kind_and_its_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """`batch --help` lists each kind with its keys and names the real default results path."""
+    assert main(["batch", "--help"]) == 0
+    text = capsys.readouterr().out
+    for kind, spec in BATCH_KIND_SPECS.items():
+        found = re.search(rf"^  {kind} +(.*(?:\n {{20}}.*)*)", text, re.MULTILINE)
+        assert found is not None, kind
+        keys = " ".join(found.group(1).split())
+        for key in (spec.input_key, *spec.keywords):
+            assert key in keys, (kind, key)
+    assert "four_stems" in text
+    assert str(default_results_path(Path("jobs.jsonl"))) in text
+
+
+def test_batch_json_lists_every_record(fake: FakeMediaX, tmp_path: Path) -> None:
+    """`batch --json` carries one record per line, for jq."""
+    source = write_lines(tmp_path / "b.jsonl", SEP % "a", "{bad")
+    code, out, _ = run_cli(fake, "--json", "batch", str(source))
+    summary = json.loads(out)
+    assert code == 1
+    assert [(r["line"], r["state"]) for r in summary["records"]] == [(1, "COMPLETED"), (2, None)]
 
 
 # -- running ------------------------------------------------------------------------

@@ -10,11 +10,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import selectors
 import signal
-import subprocess
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +23,8 @@ import anyio
 import attrs
 import httpx
 import pytest
+from processes import SAFETY as CHILD_SAFETY
+from processes import child, mediax
 
 from mediax_async import Job, MediaXClient, State, separation_request
 from mediax_async._callbacks import CALLBACK_POLL_POLICY, CallbackReceiver
@@ -218,37 +218,77 @@ async def test_batch_listen_takes_callbacks(tmp_path: Path) -> None:
     assert "/callbacks/***" in err.getvalue()
 
 
-def _read_line(process: subprocess.Popen[str], timeout: float = SAFETY) -> str:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError("`mediax listen` printed nothing in time")
-    return process.stdout.readline().strip()
-
-
 def test_listen_prints_the_callback_url_then_each_job() -> None:
     """`mediax listen` prints the URL to use once, then one line per job; bad tokens get 401."""
-    env = {**os.environ, "MEDIAX_CALLBACK_TOKEN": TOKEN}
-    command = [sys.executable, "-m", "mediax_async.cli", "listen", "--port", "0"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        url = _read_line(process)
+    env = {"MEDIAX_CALLBACK_TOKEN": TOKEN}
+    with child(mediax("listen", "--port", "0"), env=env) as process:
+        url = process.line()
         assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/callbacks/{TOKEN}", url)
         job = {"id": "job-1", "state": 3, "callback": url, "outputs": []}
-        with httpx.Client(trust_env=False) as http:
+        with httpx.Client(trust_env=False, timeout=CHILD_SAFETY) as http:
             assert http.post(url, json=job).status_code == 204
             assert http.post(url.replace(TOKEN, "x" * 20), json=job).status_code == 401
-        assert _read_line(process).split() == ["job-1", "?", "COMPLETED", "-"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=SAFETY)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode == 130
+        assert process.line().split() == ["job-1", "?", "COMPLETED", "-"]
+        returncode, _, stderr = process.finish(signal.SIGINT)
+    assert returncode == 130
     assert TOKEN not in stderr
     assert "1 callback(s) taken, 1 refused" in stderr
+
+
+# -- reachable under a flood of slow connections -------------------------------------------
+
+FLOODED_SERVER = """
+import resource, sys
+import anyio
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+from mediax_async import CallbackReceiver
+
+async def main():
+    receiver = CallbackReceiver(token=sys.argv[1])
+    async with receiver.serve("127.0.0.1", 0, header_timeout=float(sys.argv[2])) as url:
+        print(receiver.callback_url(url), flush=True)
+        await anyio.sleep_forever()
+
+try:
+    anyio.run(main)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def _trickle(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections that send half a request head and then nothing."""
+    address = httpx.URL(url)
+    opened = []
+    for _ in range(count):
+        sock = socket.create_connection((address.host, address.port), timeout=CHILD_SAFETY)
+        sock.sendall(b"POST " + address.raw_path + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        opened.append(sock)
+    return opened
+
+
+@pytest.mark.parametrize("header_timeout", [3600.0, 0.5])
+def test_slow_connections_do_not_lock_real_callbacks_out(header_timeout: float) -> None:
+    """300 trickling connections against a 256-descriptor server: a real callback still gets in.
+
+    With an hour's header timeout only the connection cap saves it (the slowest
+    are shed); with half a second the trickling ones are also cut off on time.
+    """
+    code = [sys.executable, "-c", FLOODED_SERVER, TOKEN, str(header_timeout)]
+    slow: list[socket.socket] = []
+    with child(code) as server:
+        try:
+            url = server.line()
+            slow = _trickle(url, 300)
+            job = {"id": "job-1", "state": 3, "callback": url, "outputs": []}
+            with httpx.Client(trust_env=False, timeout=CHILD_SAFETY) as http:
+                assert http.post(url, json=job).status_code == 204
+            if header_timeout < 1:  # the last slow one, never shed, is cut off by its timeout
+                slow[-1].settimeout(CHILD_SAFETY)
+                assert slow[-1].recv(1) == b""
+        finally:
+            for sock in slow:
+                sock.close()
+        _, _, stderr = server.finish(signal.SIGINT)
+    assert "Too many open files" not in stderr
+    assert "Traceback" not in stderr

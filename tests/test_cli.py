@@ -1,36 +1,48 @@
-"""The ``mediax`` command, driven in-process against the fake service (asyncio)."""
+"""The ``mediax`` command, driven in-process against the fake service.
+
+Commands run on trio under ``MockClock(autojump_threshold=0)``: the fake
+follows that clock, so jobs of tens of seconds end at once and no assertion
+depends on how busy the machine is. One clock per test, shared by every
+``main()`` call of the test, so the fake's time never goes backwards.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import re
-import selectors
-import signal
-import subprocess
-import sys
+import weakref
 from typing import Any
 
 import pytest
+from trio.testing import MockClock
 
-from mediax_async import MediaXClient, PollPolicy, RetryPolicy, State
+from mediax_async import MediaXClient, RetryPolicy, State
 from mediax_async.cli import ClientSettings, Runtime, main
 from mediax_async.testing import DEFAULT_SECRET_KEY, FakeMediaX, Fault, FixedDuration, Profile
 from mediax_async.testing import Schedule as FakeSchedule
 
-SPEED = 1000.0
-"""Fake seconds per real second: a 30 s job takes 30 ms."""
-FAST_POLLS = PollPolicy(first_delay=0.002, initial_interval=0.004, max_interval=0.01, jitter="none")
-ANSI = re.compile(r"\x1b\[")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 URL = "https://example.com/in/song.mp3"
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
+ENDLESS = FakeSchedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(1e9)))
+_CLOCKS: weakref.WeakKeyDictionary[FakeMediaX, MockClock] = weakref.WeakKeyDictionary()
+
+
+def new_fake(schedule: FakeSchedule | None = None) -> FakeMediaX:
+    """A fake whose jobs queue 1 s and process 20 s, on the test's virtual clock."""
+    schedule = schedule or FakeSchedule(
+        default=Profile(queue=FixedDuration(1.0), processing=FixedDuration(20.0))
+    )
+    fake = FakeMediaX(seed=0, schedule=schedule)
+    _CLOCKS[fake] = MockClock(autojump_threshold=0)
+    return fake
 
 
 @pytest.fixture
 def fake() -> FakeMediaX:
-    schedule = FakeSchedule(
-        default=Profile(queue=FixedDuration(1.0), processing=FixedDuration(20.0))
-    )
-    return FakeMediaX(seed=0, speed=SPEED, schedule=schedule)
+    return new_fake()
 
 
 def client_of(fake: FakeMediaX, **kwargs: Any) -> Any:
@@ -38,17 +50,18 @@ def client_of(fake: FakeMediaX, **kwargs: Any) -> Any:
     return lambda settings: fake.client(**kwargs)
 
 
+def runtime_for(fake: FakeMediaX, **options: Any) -> Runtime:
+    """A runtime on the fake, in the fake's virtual time (trio)."""
+    options.setdefault("client_factory", client_of(fake))
+    options.setdefault("terminal", False)
+    return Runtime(backend="trio", backend_options={"clock": _CLOCKS[fake]}, **options)
+
+
 def run(
-    fake: FakeMediaX, *argv: str, terminal: bool = False, **client: Any
+    fake: FakeMediaX, *argv: str, terminal: bool = False, **options: Any
 ) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    runtime = Runtime(
-        client_factory=client_of(fake, **client),
-        poll_policy=FAST_POLLS,
-        stdout=out,
-        stderr=err,
-        terminal=terminal,
-    )
+    runtime = runtime_for(fake, stdout=out, stderr=err, terminal=terminal, **options)
     code = main(list(argv), runtime=runtime)
     return code, out.getvalue(), err.getvalue()
 
@@ -57,6 +70,10 @@ def run_json(fake: FakeMediaX, *argv: str) -> tuple[int, Any]:
     code, out, _err = run(fake, "--json", *argv)
     assert not ANSI.search(out)
     return code, json.loads(out)
+
+
+def lines(text: str) -> list[str]:
+    return text.splitlines()
 
 
 # -- usage --------------------------------------------------------------------------
@@ -93,18 +110,6 @@ def test_invalid_request_is_a_usage_error(fake: FakeMediaX) -> None:
     assert "emotion" in err
     assert "Traceback" not in err
     assert fake.request_counts["CreateJob"] == 0
-
-
-def test_module_runs_as_a_script() -> None:
-    """`python -m mediax_async.cli --help` works without the console script."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mediax_async.cli", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0
-    assert "exit codes" in done.stdout
 
 
 # -- one job per subcommand ---------------------------------------------------------
@@ -353,7 +358,8 @@ def test_base_url_reaches_the_client_factory(fake: FakeMediaX) -> None:
 def test_service_failure_exit_4(fake: FakeMediaX) -> None:
     """A service that keeps failing (5xx) exits 4 after the retries."""
     fake.faults.set_rate(Fault.SERVER_ERROR, 1.0)
-    code, _, err = run(fake, "separate", URL, "--content-id", "r", max_retries=1)
+    factory = client_of(fake, max_retries=1)
+    code, _, err = run(fake, "separate", URL, "--content-id", "r", client_factory=factory)
     assert code == 4
     assert "500" in err
     assert DEFAULT_SECRET_KEY not in err
@@ -362,9 +368,15 @@ def test_service_failure_exit_4(fake: FakeMediaX) -> None:
 # -- the demo -------------------------------------------------------------------------
 
 
+def virtual() -> Runtime:
+    return Runtime(
+        terminal=False, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)}
+    )
+
+
 def test_demo_runs_every_kind_with_failures(capsys: pytest.CaptureFixture[str]) -> None:
     """`mediax demo` needs nothing, covers all five kinds, and shows outcomes and figures."""
-    code = main(["demo", "--speed", "500"], runtime=Runtime(terminal=False))
+    code = main(["demo", "--speed", "500"], runtime=virtual())
     out = capsys.readouterr().out
     assert code == 0
     for kind in ("image_to_music", "humming", "singing_training", "singing", "separation"):
@@ -379,7 +391,7 @@ def test_demo_runs_every_kind_with_failures(capsys: pytest.CaptureFixture[str]) 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
     """`mediax demo --json` gives the wire jobs and the waiter's figures."""
-    code = main(["--json", "demo", "--speed", "500"], runtime=Runtime(terminal=False))
+    code = main(["--json", "demo", "--speed", "500"], runtime=virtual())
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     states = sorted(entry["job"]["state"] for entry in data["jobs"])
@@ -391,59 +403,292 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["stats"]["settled"] == 9
 
 
-# -- the emulator ---------------------------------------------------------------------
+# -- exit codes -------------------------------------------------------------------------
 
 
-def _read_line(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError("the emulator printed nothing in time")
-    return process.stdout.readline().strip()
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`mediax --version` prints the installed version and exits 0."""
+    assert main(["--version"]) == 0
+    assert re.fullmatch(r"mediax \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
 
 
-def test_emulator_serves_the_fake_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`mediax emulator` prints its base URL first, then serves real HTTP until Ctrl-C."""
-    pytest.importorskip("uvicorn")
-    secret = "emulator-secret-key-42"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mediax_async.cli",
-            "emulator",
-            "--port",
-            "0",
-            "--speed",
-            "1000",
-            "--secret-id",
-            "AKIDemulator",
-            "--secret-key",
-            secret,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = _read_line(process)
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
-        assert process.stdout is not None  # the next lines follow at once
-        assert process.stdout.readline().strip() == "MEDIAX_SECRET_ID=AKIDemulator"
-        assert process.stdout.readline().strip() == "MEDIAX_SECRET_KEY=***"
-        monkeypatch.setenv("MEDIAX_SECRET_ID", "AKIDemulator")
-        monkeypatch.setenv("MEDIAX_SECRET_KEY", secret)
-        out = io.StringIO()
-        runtime = Runtime(poll_policy=FAST_POLLS, stdout=out, stderr=io.StringIO())
-        argv = ["--json", "--base-url", base_url, "separate", URL, "--content-id", "r", "--wait"]
-        assert main(argv, runtime=runtime) == 0
-        assert json.loads(out.getvalue())["state"] == int(State.COMPLETED)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
+def test_wait_that_runs_out_of_time_exits_4_with_the_jobs_that_ended() -> None:
+    """`wait --max-wait`: exit 4, the jobs that ended shown, one line naming the others."""
+    fake = new_fake(ENDLESS)
+    done, running = _create(fake), _create(fake)
+    fake.force_state(done, State.COMPLETED)
+    code, data = run_json(fake, "wait", done, running, "--max-wait", "60")
+    assert code == 4
+    assert [job["id"] for job in data["jobs"]] == [done]
+    assert data["jobs"][0]["stateName"] == "COMPLETED"
+    assert data["unfinished"] == [running]
+    code, out, err = run(fake, "wait", done, running, "--max-wait", "60")
+    assert code == 4
+    assert re.search(rf"{done}\s+separation\s+COMPLETED", out)
+    assert re.search(rf"{running}\s+separation\s+PROCESSING\s+\(still running\)", out)
+    assert lines(err) == [f"mediax: error: 1 of 2 job(s) did not end within 60 s: {running}"]
+
+
+def test_a_wait_timeout_names_a_few_jobs_not_all() -> None:
+    """Out of time with many jobs, the error line shows how many, and only a few ids."""
+    fake = new_fake(ENDLESS)
+    ids = [_create(fake) for _ in range(10)]
+    code, _out, err = run(fake, "wait", *ids, "--max-wait", "5")
+    assert code == 4
+    (line,) = lines(err)
+    assert "10 of 10 job(s) did not end within 5 s" in line
+    assert line.endswith("and 7 more")
+    assert sum(job_id in line for job_id in ids) == 3
+
+
+def test_submit_wait_that_runs_out_of_time_exits_4_with_the_job_as_last_seen() -> None:
+    """`separate --wait --max-wait`: exit 4, and --json still prints the job as last seen."""
+    fake = new_fake(ENDLESS)
+    argv = ["separate", URL, "--content-id", "r", "--wait", "--max-wait", "30"]
+    code, job = run_json(fake, *argv)
+    assert code == 4
+    assert job["stateName"] == "PROCESSING"
+    code, out, err = run(fake, *argv)
+    assert code == 4
+    assert "PROCESSING" in out
+    assert lines(err)[-1].startswith("mediax: error: 1 of 1 job(s) did not end within 30 s")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["listen", "--port", "70000"],
+        ["emulator", "--port", "65536"],
+        ["listen", "--port", "-1"],
+        ["batch", "f.jsonl", "--listen", "99999"],
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(argv: list[str]) -> None:
+    """A --port or --listen port outside 0..65535 exits 2 (usage), before anything runs."""
+    err = io.StringIO()
+    assert main(argv, runtime=Runtime(stdout=io.StringIO(), stderr=err)) == 2
+    assert "port" in err.getvalue().lower()
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:99999", "https://api.test:0", "ftp://api.test", "https://"]
+)
+def test_a_base_url_that_cannot_be_reached_is_a_configuration_error(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base URL with a bad port, scheme or no host exits 3 with one line, not 4."""
+    monkeypatch.setenv("MEDIAX_SECRET_ID", "AKIDx")
+    monkeypatch.setenv("MEDIAX_SECRET_KEY", "a-secret-key")
+    for argv in (["--base-url", base_url, "get", "x"], ["get", "x"]):
+        if argv == ["get", "x"]:
+            monkeypatch.setenv("MEDIAX_BASE_URL", base_url)
+        err = io.StringIO()
+        assert main(argv, runtime=Runtime(stdout=io.StringIO(), stderr=err)) == 3
+        (line,) = lines(err.getvalue())
+        assert line.startswith("mediax: error: the base URL")
+
+
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone after ``lines`` lines (`| head -N`)."""
+
+    def __init__(self, lines: int = 0) -> None:
+        super().__init__()
+        self.left = lines
+
+    def write(self, text: str) -> int:
+        if self.left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= text.count("\n")
+        return super().write(text)
+
+
+def test_a_closed_pipe_stops_a_batch_quietly(fake: FakeMediaX, tmp_path: Any) -> None:
+    """`mediax batch f | head -2`: exit 141, nothing on stderr, stopped before any job ended."""
+    source = tmp_path / "jobs.jsonl"
+    source.write_text(f'{{"kind": "separation", "song": "{URL}", "content_id": "r"}}\n' * 20)
+    err = io.StringIO()
+    runtime = runtime_for(fake, stdout=ClosedPipe(2), stderr=err)
+    code = main(["batch", str(source), "--concurrency", "1"], runtime=runtime)
+    assert code == 141
+    assert err.getvalue() == ""
+    assert _CLOCKS[fake].current_time() < 21  # a job takes 21 s: none was waited for
+    assert (tmp_path / "jobs.results.jsonl").read_text().count("\n") == 1  # the header
+
+
+def test_a_closed_pipe_after_a_command_ended_is_quiet(fake: FakeMediaX) -> None:
+    """`mediax --json get ID | true`: exit 141 and nothing on stderr."""
+    job_id = _create(fake)
+    err = io.StringIO()
+    runtime = runtime_for(fake, stdout=ClosedPipe(0), stderr=err)
+    assert main(["--json", "get", job_id], runtime=runtime) == 141
+    assert err.getvalue() == ""
+
+
+# -- one clear line per error -----------------------------------------------------------
+
+
+def test_a_service_error_does_not_repeat_its_message(fake: FakeMediaX) -> None:
+    """The service's message is said once: the body it came in is not appended."""
+    code, _, err = run(fake, "get", "no-such-job")
+    assert code == 4
+    (line,) = lines(err)
+    assert line.count("does not exist") == 1
+    assert "request_id=" in line
+
+
+def test_long_values_are_shortened_in_an_error(fake: FakeMediaX) -> None:
+    """A huge value in a refused request is shortened in the middle, on one short line."""
+    name = "x" * 5000
+    code, _, err = run(fake, "singing", URL, "--content-id", "r", "--model-name", name)
+    assert code == 2
+    (line,) = lines(err)
+    assert "model_name" in line
+    assert "…" in line
+    assert len(line) < 200
+
+
+def test_missing_credentials_name_the_variables_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing credentials name the environment variables, not the library's arguments."""
+    monkeypatch.delenv("MEDIAX_SECRET_ID", raising=False)
+    monkeypatch.setenv("MEDIAX_SECRET_KEY", "a-secret-key")
+    err = io.StringIO()
+    assert main(["get", "x"], runtime=Runtime(stderr=err, stdout=io.StringIO())) == 3
+    (line,) = lines(err.getvalue())
+    assert "MEDIAX_SECRET_ID" in line
+    assert "argument" not in line
+    assert "MEDIAX_SECRET_KEY" not in line
+
+
+def test_library_warnings_are_prefixed_lines(fake: FakeMediaX) -> None:
+    """A WARNING from the library reaches stderr as one `mediax: warning:` line."""
+
+    def factory(settings: ClientSettings) -> MediaXClient:
+        logging.getLogger("mediax_async.test").warning("a pool of %d is small", 4)
+        return fake.client()
+
+    code, _, err = run(fake, "jobs", "--custom-id", "x", client_factory=factory)
+    assert code == 0
+    assert lines(err) == ["mediax: warning: a pool of 4 is small"]
+
+
+def test_callback_url_is_checked_before_sending(fake: FakeMediaX) -> None:
+    """A callback that is not an http(s) URL with a host exits 2, naming the field; no job."""
+    for callback in ("ftp://hooks.test/x", "https://", "hooks.test/x"):
+        code, _, err = run(fake, "separate", URL, "--content-id", "r", "--callback", callback)
+        assert code == 2
+        (line,) = lines(err)
+        assert "callback" in line
+    assert fake.request_counts["CreateJob"] == 0
+
+
+def test_singing_from_text_on_the_command_line(fake: FakeMediaX) -> None:
+    """`singing --text` sends the text as the job's sourceData input."""
+    code, job = run_json(fake, "singing", "--text", "la la la", "--content-id", "r")
+    assert code == 0
+    assert job["inputs"] == [{"sourceData": "la la la"}]
+    code, _, err = run(fake, "singing", "--text", "x" * 513, "--content-id", "r")
+    assert code == 2
+    assert "512" in err
+    code, _, err = run(fake, "singing", URL, "--text", "la", "--content-id", "r")
+    assert code == 2
+
+
+# -- --json is for jq -------------------------------------------------------------------
+
+
+def test_json_jobs_carry_state_name_kind_and_iso_dates(fake: FakeMediaX) -> None:
+    """A --json job has stateName beside state, kind, and timing in ISO 8601 with a zone."""
+    job_id = _create(fake)
+    fake.force_state(job_id, State.COMPLETED)
+    code, job = run_json(fake, "get", job_id)
+    assert code == 0
+    assert (job["state"], job["stateName"], job["kind"]) == (3, "COMPLETED", "separation")
+    timing = job["timing"]
+    assert ISO_UTC.fullmatch(timing["createdAt"])
+    assert ISO_UTC.fullmatch(timing["completedAt"])
+    code, listed = run_json(fake, "jobs", "--custom-id", job["customId"])
+    assert listed["jobs"][0]["stateName"] == "COMPLETED"
+
+
+def test_tables_show_iso_dates_with_a_zone(fake: FakeMediaX) -> None:
+    """Human output shows dates as ISO 8601 with a time zone too."""
+    job_id = _create(fake)
+    fake.add_model("alto")
+    _, out, _ = run(fake, "get", job_id)
+    assert ISO_UTC.search(out.split("created", 1)[1].splitlines()[0])
+    _, out, _ = run(fake, "models")
+    assert ISO_UTC.search(out)
+    _, page = run_json(fake, "models")
+    assert ISO_UTC.fullmatch(page["models"][0]["createdAt"])
+
+
+def test_json_hides_the_callback_token(fake: FakeMediaX) -> None:
+    """`--json` shows a job's callback URL with its token replaced by ***."""
+    token = "json-callback-token-0123456789abcdef"
+    url = f"https://hooks.example.com/callbacks/{token}"
+    code, job = run_json(fake, "separate", URL, "--content-id", "r", "--callback", url)
+    assert code == 0
+    assert job["callback"] == "https://hooks.example.com/callbacks/***"
+    code, out, _ = run(fake, "--json", "get", job["id"])
+    assert token not in out
+    code, out, _ = run(fake, "--json", "jobs", "--custom-id", job["customId"])
+    assert token not in out
+
+
+# -- the live display -------------------------------------------------------------------
+
+
+def _terminal(fake: FakeMediaX, *argv: str, **options: Any) -> tuple[int, str, str]:
+    pytest.importorskip("rich")
+    code, out, err = run(fake, *argv, terminal=True, **options)
+    return code, ANSI.sub("", out), err
+
+
+def test_file_names_are_never_broken_across_lines(fake: FakeMediaX) -> None:
+    """On an 80-column terminal each file path stays on one line (a long one loses its middle)."""
+    destination = "/a/very/long/destination/folder/for/the/stems/of/this/song"
+    job_id = _create(fake, "--destination", destination, "--method", "five_stems")
+    fake.force_state(job_id, State.COMPLETED)
+    stems = ("vocals", "drums", "bass", "piano", "other")
+    whole_path = re.compile(r"r:/\S*_(vocals|drums|bass|piano|other)\.wav")
+    for command in ("wait", "get"):
+        code, out, _ = _terminal(fake, command, job_id)
+        assert code == 0
+        shown = [m.group(1) for line in screen(out) for m in whole_path.finditer(line)]
+        assert sorted(shown) == sorted(stems), out
+        assert not [line for line in screen(out) if "r:/" in line and ".wav" not in line]
+
+
+def screen(out: str) -> list[str]:
+    """The lines a terminal shows (a live display rewrites lines with carriage returns)."""
+    return re.split(r"[\r\n]", out)
+
+
+def test_more_jobs_than_rows_are_counted(fake: FakeMediaX) -> None:
+    """Watching more jobs than the display has rows for shows `+N more`."""
+    ids = [_create(fake) for _ in range(30)]
+    code, out, _ = _terminal(fake, "wait", *ids)
+    assert code == 0
+    assert re.search(r"\+\d+ more", out)
+
+
+def test_job_rows_show_state_and_time_not_a_bar(fake: FakeMediaX) -> None:
+    """A job's row shows its state and elapsed time; only the overall row has a bar."""
+    job_id = _create(fake)
+    code, out, _ = _terminal(fake, "wait", job_id)
+    assert code == 0
+    rows = [line for line in screen(out) if line[2:].startswith(job_id[:8]) and "│" not in line]
+    assert rows
+    assert not [row for row in rows if "━" in row]
+    assert re.search(r"COMPLETED.*\d+:\d\d:\d\d", rows[-1])
+    assert [line for line in screen(out) if "all jobs" in line and "━" in line]
+
+
+def test_errors_are_printed_through_the_live_display(fake: FakeMediaX, tmp_path: Any) -> None:
+    """While the live display runs on the terminal stderr shares, errors go through it."""
+    source = tmp_path / "jobs.jsonl"
+    source.write_text(f'{{"kind": "separation", "song": "{URL}", "content_id": "r"}}\n{{bad\n')
+    code, out, err = _terminal(fake, "batch", str(source), error_terminal=True)
+    assert code == 1
+    assert "mediax: error: line 2: invalid JSON" in out
+    assert "line 2" not in err

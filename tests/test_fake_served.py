@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from anyio.streams.text import TextReceiveStream
+from processes import SAFETY, child
 
 from mediax_async import ConfigurationError
 from mediax_async._enums import State
@@ -189,32 +188,57 @@ async def test_serving_on_trio_explains_itself() -> None:
             pass  # pragma: no cover
 
 
-@asyncio_only
-async def test_emulator_prints_its_url_and_serves_until_interrupted() -> None:
-    """run_emulator prints the base URL, then the credentials, serves, and stops on SIGINT."""
-    code = "from mediax_async.testing import run_emulator; run_emulator(port=0, speed=100, seed=1)"
-    command = [sys.executable, "-c", code]
-    async with await anyio.open_process(
-        command, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    ) as emulator:
-        assert emulator.stdout is not None
-        printed = ""
-        with anyio.fail_after(20):
-            async for chunk in TextReceiveStream(emulator.stdout):
-                printed += chunk
-                if printed.count("\n") >= 3:
-                    break
-        base_url, id_line, key_line = printed.splitlines()
-        assert base_url.startswith("http://127.0.0.1:")
+def test_emulator_prints_its_url_and_serves_until_interrupted() -> None:
+    """run_emulator prints `export` lines for its URL and credentials, serves, stops on SIGINT.
+
+    At speed 1 the jobs' timestamps are the wall clock's, however long the
+    child took to start; the child is stopped under a time bound whatever happens.
+    """
+    code = "from mediax_async.testing import run_emulator; run_emulator(port=0, seed=1)"
+    with child([sys.executable, "-c", code]) as emulator:
+        base_url, id_line, key_line = (emulator.line() for _ in range(3))
+        assert base_url.startswith("export MEDIAX_BASE_URL=http://127.0.0.1:")
         assert not base_url.endswith(":0")
-        assert id_line == f"MEDIAX_SECRET_ID={DEFAULT_SECRET_ID}"
-        assert key_line == f"MEDIAX_SECRET_KEY={DEFAULT_SECRET_KEY}"
-        async with httpx.AsyncClient(base_url=base_url) as http:
-            created = await http.post("/job", json=create_body())
-            models = await http.post("/music_model", json=body("ListModels", {"type": 2}))
+        assert id_line == f"export MEDIAX_SECRET_ID={DEFAULT_SECRET_ID}"
+        assert key_line == f"export MEDIAX_SECRET_KEY={DEFAULT_SECRET_KEY}"
+        url = base_url.split("=", 1)[1]
+        with httpx.Client(base_url=url, trust_env=False, timeout=SAFETY) as http:
+            before = time.time()
+            created = http.post("/job", json=create_body())
+            after = time.time()
+            models = http.post("/music_model", json=body("ListModels", {"type": 2}))
         assert models.json()["listModelsResponse"] == {"total": 0, "models": []}
         created_at = int(created.json()["createJobResponse"]["job"]["timing"]["createdAt"])
-        assert abs(created_at / 1000 - time.time()) < 60  # timestamps follow the wall clock
-        emulator.send_signal(signal.SIGINT)
-        with anyio.fail_after(20):
-            assert await emulator.wait() == 0
+        assert before - 1 <= created_at / 1000 <= after + 1  # the wall clock, not fake time
+        returncode, _, _ = emulator.finish(signal.SIGINT)
+    assert returncode == 0
+
+
+@asyncio_only
+async def test_leaving_a_served_block_never_waits_on_a_stuck_request() -> None:
+    """A request that never ends does not hold the server open: it is cancelled after a grace."""
+    from mediax_async._serving import serve_asgi
+
+    started = anyio.Event()
+
+    async def stuck(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    ended: list[object] = []
+
+    async def call(url: str) -> None:
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=SAFETY) as http:
+                ended.append((await http.get(url)).status_code)
+        except httpx.HTTPError as exc:
+            ended.append(type(exc))
+
+    with anyio.fail_after(SAFETY):
+        async with (
+            anyio.create_task_group() as tasks,
+            serve_asgi(stuck, "127.0.0.1", 0, purpose="a test", shutdown_grace=0.2) as url,
+        ):
+            tasks.start_soon(call, url)
+            await started.wait()
+    assert ended in ([500], [httpx.RemoteProtocolError])  # the request was cut off, not kept

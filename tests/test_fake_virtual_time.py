@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -95,7 +94,6 @@ async def create(fake: FakeMediaX, **extra: Any) -> dict[str, Any]:
 async def test_an_hour_long_job_finishes_instantly() -> None:
     """Under MockClock, sleeping an hour makes an hour-long job COMPLETED without waiting."""
     fake = make_fake(queue=60, processing=3600)
-    started = time.perf_counter()
     job = await create(fake)
     await anyio.sleep(3600)
     assert (await call(fake, "GetJob", {"id": job["id"]}))["job"]["state"] == State.PROCESSING
@@ -103,7 +101,6 @@ async def test_an_hour_long_job_finishes_instantly() -> None:
     done = (await call(fake, "GetJob", {"id": job["id"]}))["job"]
     assert done["state"] == State.COMPLETED
     assert int(done["timing"]["completedAt"]) - int(done["timing"]["createdAt"]) == 3_660_000
-    assert time.perf_counter() - started < 5
 
 
 async def test_inspection_sees_time_pass_without_requests() -> None:

@@ -239,6 +239,21 @@ INVALID: list[Any] = [
         lambda: separation_request(URL, content_id=REPO, timeout=0), "timeout", id="timeout-0"
     ),
     pytest.param(lambda: request().with_custom_id("c" * 70), "custom_id", id="with-custom-id-70"),
+    *(
+        pytest.param(
+            lambda url=url: separation_request(URL, content_id=REPO, callback=url),
+            "callback",
+            id=f"callback-{name}",
+        )
+        for name, url in (
+            ("ftp", "ftp://hooks.example.com/cb"),
+            ("no-scheme", "hooks.example.com/cb"),
+            ("no-host", "https://"),
+            ("bad-port", "https://hooks.example.com:70000/cb"),
+            ("space", "https://hooks.example.com/a b"),
+            ("empty", ""),
+        )
+    ),
 ]
 
 
@@ -299,6 +314,16 @@ VALID: list[Any] = [
         ),
         id="training-two-recordings",
     ),
+]
+
+
+VALID += [
+    pytest.param(
+        lambda url=url: separation_request(URL, content_id=REPO, callback=url), id=f"callback-{n}"
+    )
+    for n, url in enumerate(
+        ("https://hooks.example.com/callbacks/tok", "http://127.0.0.1:8080/cb", "http://[::1]:9/")
+    )
 ]
 
 

@@ -20,10 +20,12 @@ no job yet, so no line is ever submitted twice.
 from __future__ import annotations
 
 from ._lines import (
+    BATCH_KIND_SPECS,
     BATCH_KINDS,
     BATCH_TAG_PREFIX,
     BatchLine,
     BatchLineError,
+    KindSpec,
     parse_batch_line,
     read_batch_file,
 )
@@ -38,6 +40,7 @@ from ._runner import BatchObserver, BatchRunner, BatchSummary
 
 __all__ = [
     "BATCH_KINDS",
+    "BATCH_KIND_SPECS",
     "BATCH_TAG_PREFIX",
     "BatchFileError",
     "BatchLine",
@@ -45,6 +48,7 @@ __all__ = [
     "BatchObserver",
     "BatchRunner",
     "BatchSummary",
+    "KindSpec",
     "LineResult",
     "ResultsFile",
     "default_results_path",

@@ -15,6 +15,7 @@ import anyio
 import attrs
 
 from .._asgi import Receive, Scope, Send, serve_lifespan
+from .._conn_guard import DEFAULT_HEADER_TIMEOUT
 from .._models import Job
 from .._redact import REDACTED, Secret
 from ._rules import (
@@ -219,17 +220,30 @@ class CallbackReceiver:
         return _RedactingFilter(self)
 
     def serve(
-        self, host: str = "127.0.0.1", port: int = 0
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        max_connections: int | None = None,
     ) -> contextlib.AbstractAsyncContextManager[str]:
         """Serve this receiver with uvicorn (asyncio only) for an ``async with`` block.
 
         Yields the base URL it listens on (``port=0`` picks a free one);
         ``callback_url(base_url)`` is then the callback URL, unless the service
         reaches this server through another public URL. Needs uvicorn.
+
+        The server stays reachable under a flood of slow connections: each has
+        ``header_timeout`` seconds to send its request head, and at most
+        ``max_connections`` are open at once (default 1000, and never more than
+        the descriptor limit leaves); past that, the oldest connection that has
+        not sent a whole request is closed to make room.
         """
         from ._serve import serve_receiver
 
-        return serve_receiver(self, host, port)
+        return serve_receiver(
+            self, host, port, header_timeout=header_timeout, max_connections=max_connections
+        )
 
     # -- ASGI --------------------------------------------------------------------------
 

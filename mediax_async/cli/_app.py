@@ -5,41 +5,35 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import logging
 import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, TextIO, cast
+from typing import Any
 
 import anyio
 
 from .. import _constants as C
-from .._exceptions import (
-    APIError,
-    AuthenticationError,
-    ConfigurationError,
-    JobError,
-    MediaXError,
-    RequestValidationError,
-)
+from .._exceptions import ConfigurationError
 from .._redact import Redactor
 from ._batch_cmd import batch
 from ._commands import Context, get, jobs, models, submit, wait
 from ._demo import demo
+from ._emulator import emulator_ready
+from ._errors import describe, exit_code_for
 from ._listen import callback_token, listen
-from ._output import INSTALL_HINT, Output
+from ._logs import command_logging
+from ._output import INSTALL_HINT, Output, devnull_over
 from ._parser import (
-    EXIT_CONFIG,
+    EXIT_CLOSED_PIPE,
     EXIT_INTERRUPTED,
-    EXIT_JOB_FAILED,
-    EXIT_OK,
-    EXIT_SERVICE,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     JOB_COMMANDS,
     build_parser,
 )
 from ._runtime import Runtime
+from ._signals import Termination, terminate_as_interrupt
 
 __all__ = ["exit_code_for", "main"]
 
@@ -55,33 +49,6 @@ _COMMANDS: dict[str, Command] = {
     "batch": batch,
     "listen": listen,
 }
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The exit code for an error that ended a command."""
-    if isinstance(exc, (ConfigurationError, AuthenticationError)):
-        return EXIT_CONFIG
-    if isinstance(exc, JobError):
-        return EXIT_JOB_FAILED
-    if isinstance(exc, (RequestValidationError, OSError, ValueError)):
-        return EXIT_USAGE
-    if isinstance(exc, MediaXError):
-        return EXIT_SERVICE
-    return EXIT_SERVICE
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, RequestValidationError):
-        return f"invalid request: {exc}"
-    if isinstance(exc, AuthenticationError):
-        return f"credentials rejected: {exc}"
-    if isinstance(exc, APIError):
-        return f"the service answered with an error: {exc}"
-    if isinstance(exc, MediaXError):
-        return str(exc) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename}"
-    return str(exc) or type(exc).__name__
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -104,27 +71,6 @@ def _streams(runtime: Runtime) -> Iterator[None]:
         yield
 
 
-class _RedactingFilter(logging.Filter):
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self._redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redactor(record.getMessage())
-        record.args = None
-        return True
-
-
-def _debug_logging(stream: TextIO, redactor: Redactor) -> logging.Handler:
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler.addFilter(_RedactingFilter(redactor))
-    logger = logging.getLogger("mediax_async")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    return handler
-
-
 def main(argv: Sequence[str] | None = None, *, runtime: Runtime | None = None) -> int:
     """Run ``mediax`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
@@ -132,16 +78,28 @@ def main(argv: Sequence[str] | None = None, *, runtime: Runtime | None = None) -
     policy, the streams); tests use it to reach the in-process fake service.
     """
     runtime = runtime or Runtime()
-    with _streams(runtime):
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exit:
-            return exit.code if isinstance(exit.code, int) else EXIT_USAGE
-        if args.command is None:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        return _run(args, runtime)
+    try:
+        with _streams(runtime):
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exit:
+                return exit.code if isinstance(exit.code, int) else EXIT_USAGE
+            if args.command is None:
+                parser.print_help(sys.stderr)
+                return EXIT_USAGE
+            return _run(args, runtime)
+    except BrokenPipeError:  # e.g. `mediax --help | head -1`: the reader has gone, say nothing
+        devnull_over(runtime.out)
+        return EXIT_CLOSED_PIPE
+
+
+async def _command(ctx: Context) -> int:
+    """The command, cancelled when its output turns out to be a closed pipe."""
+    with anyio.CancelScope() as scope:
+        ctx.output.on_closed = scope.cancel
+        return await _COMMANDS[ctx.args.command](ctx)
+    return EXIT_CLOSED_PIPE
 
 
 def _run(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -153,34 +111,51 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
     ]
     redactor = Redactor(secrets)
     output = Output(runtime, json_mode=getattr(args, "json", False), redactor=redactor)
-    handler = _debug_logging(runtime.err, redactor) if debug else None
-    try:
-        if args.command == "emulator":
-            return _emulator(args, output)
-        if output.terminal and not output.json_mode and not output.rich:
-            output.note(f"plain output: rich is not installed ({INSTALL_HINT} for live progress)")
-        context = Context(args, runtime, output)
-        code: int = anyio.run(_COMMANDS[args.command], context, backend=runtime.backend)
-        return code
-    except BaseException as raised:
-        exc = _leaf(raised)
-        if isinstance(exc, KeyboardInterrupt):
-            output.note("interrupted")
-            return EXIT_INTERRUPTED
-        if not isinstance(exc, Exception):
-            raise
-        output.error(_describe(exc))
-        if debug:
-            text = "".join(traceback.format_exception(exc))
-            print(redactor(text), file=runtime.err, end="", flush=True)
-        return exit_code_for(exc)
-    finally:
-        if handler is not None:
-            logging.getLogger("mediax_async").removeHandler(handler)
+    with (
+        command_logging(output, debug=debug) as logs,
+        terminate_as_interrupt() as termination,
+    ):
+        try:
+            if args.command == "emulator":
+                return _emulator(args, output, termination)
+            if output.terminal and not output.json_mode and not output.rich:
+                output.note(
+                    f"plain output: rich is not installed ({INSTALL_HINT} for live progress)"
+                )
+            context = Context(args, runtime, output)
+            code: int = anyio.run(
+                _command,
+                context,
+                backend=runtime.backend,
+                backend_options=dict(runtime.backend_options) or None,
+            )
+            return EXIT_CLOSED_PIPE if output.closed else code
+        except BaseException as raised:
+            exc = _leaf(raised)
+            if output.closed or isinstance(exc, BrokenPipeError):
+                devnull_over(runtime.out)
+                return EXIT_CLOSED_PIPE
+            if isinstance(exc, KeyboardInterrupt):
+                return _interrupted(output, termination)
+            if not isinstance(exc, Exception):
+                raise
+            if not logs.already_shown(exc):
+                output.error(describe(exc))
+            if debug:
+                output.raw_error("".join(traceback.format_exception(exc)))
+            return exit_code_for(exc)
 
 
-def _emulator(args: argparse.Namespace, output: Output) -> int:
-    """Serve the fake over HTTP until Ctrl-C (blocks); the base URL is printed first."""
+def _interrupted(output: Output, termination: Termination) -> int:
+    if termination.received:
+        output.note("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    output.note("interrupted")
+    return EXIT_INTERRUPTED
+
+
+def _emulator(args: argparse.Namespace, output: Output, termination: Termination) -> int:
+    """Serve the fake over HTTP until Ctrl-C or SIGTERM (blocks); how to reach it comes first."""
     if importlib.util.find_spec("uvicorn") is None:
         raise ConfigurationError(f"`mediax emulator` needs uvicorn: {INSTALL_HINT}")
     from ..testing import run_emulator
@@ -190,25 +165,11 @@ def _emulator(args: argparse.Namespace, output: Output) -> int:
         options["secret_id"] = args.secret_id
     if args.secret_key:
         options["secret_key"] = args.secret_key
-    out = output.runtime.out
-    if args.secret_key:
-        out = cast(TextIO, _Redacted(out, output.redactor))
-    run_emulator(args.host, args.port, out=out, **options)
-    return EXIT_OK
-
-
-class _Redacted:
-    """A text stream that removes known secrets from what is written to it."""
-
-    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
-        self._stream = stream
-        self._redactor = redactor
-
-    def write(self, text: str) -> int:
-        return self._stream.write(self._redactor(text))
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+    run_emulator(
+        args.host,
+        args.port,
+        on_ready=emulator_ready(output, key_given=bool(args.secret_key)),
+        **options,
+    )
+    # run_emulator returns once interrupted (it serves until then).
+    return _interrupted(output, termination)

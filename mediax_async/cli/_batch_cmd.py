@@ -7,18 +7,32 @@ from pathlib import Path
 
 import anyio
 
-from .._batch import BatchLine, BatchObserver, BatchRunner, BatchSummary, LineResult
+from .._batch import (
+    BATCH_KINDS,
+    BatchLine,
+    BatchObserver,
+    BatchRunner,
+    BatchSummary,
+    LineResult,
+    read_batch_file,
+)
 from .._models import Job
 from ._commands import Context
+from ._errors import shorten_values
 from ._listen import callback_receiver
 from ._output import Output
-from ._parser import EXIT_JOB_FAILED, EXIT_OK
+from ._parser import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE
 from ._progress import JobProgress, make_progress
 
-__all__ = ["batch"]
+__all__ = ["batch", "line_label"]
 
 _TABLE_LIMIT = 50
 """Results listed one per row at the end; a bigger batch shows only the counts."""
+
+
+def line_label(number: int, kind: str | None) -> str:
+    """``line 3 (separation)``; a kind that is not one of the batch kinds is left out."""
+    return f"line {number} ({kind})" if kind in BATCH_KINDS else f"line {number}"
 
 
 class _Display(BatchObserver):
@@ -53,11 +67,12 @@ class _Display(BatchObserver):
             self._progress.finish(result.job_id, result.state, f"{files} file(s)" if files else "")
             return
         label = f"line {line.number} {line.kind or ''}".rstrip()
+        message = shorten_values(" ".join(str(message).split()))
         if result.job_id is not None and result.job_id in self._started:
             self._progress.finish(result.job_id, "FAILED", message)
         else:
             self._progress.fail(result.job_id or f"line-{line.number}", label, message)
-        self._output.error(f"line {line.number}: {message}")
+        self._output.error(f"{line_label(line.number, line.kind)}: {message}")
 
 
 def _result_row(result: LineResult) -> list[str]:
@@ -75,13 +90,17 @@ def _result_row(result: LineResult) -> list[str]:
 
 
 def _show(output: Output, summary: BatchSummary, source: Path) -> None:
-    if output.json_mode:
-        output.json({"source": str(source), **summary.to_json()})
-        return
     rows = sorted((*summary.previous, *summary.results), key=lambda r: r.line)
+    if output.json_mode:
+        records = [record.to_json() for record in rows]
+        output.json({"source": str(source), **summary.to_json(), "records": records})
+        return
     if rows and len(rows) <= _TABLE_LIMIT:
         output.table(
-            None, ["line", "kind", "job", "state", "files / error"], [_result_row(r) for r in rows]
+            None,
+            ["line", "kind", "job", "state", "files / error"],
+            [_result_row(r) for r in rows],
+            fit=4,
         )
     counts = summary.to_json()
     output.line(
@@ -108,10 +127,36 @@ def _show(output: Output, summary: BatchSummary, source: Path) -> None:
         )
 
 
+def check(ctx: Context, source: Path) -> int:
+    """``batch --check``: every line parsed, every bad one reported; nothing is sent."""
+    lines = read_batch_file(source, custom_id=None)
+    bad = [line for line in lines if line.error is not None]
+    if ctx.output.json_mode:
+        problems = [
+            {
+                "line": line.number,
+                "kind": line.kind,
+                "problem": line.error.problem,
+                "message": str(line.error),
+            }
+            for line in bad
+            if line.error is not None
+        ]
+        ctx.output.json({"source": str(source), "lines": len(lines), "bad": problems})
+    else:
+        for line in bad:
+            message = shorten_values(str(line.error))
+            ctx.output.error(f"{line_label(line.number, line.kind)}: {message}")
+        ctx.output.line(f"{source}: {len(lines)} line(s), {len(bad)} bad")
+    return EXIT_USAGE if bad else EXIT_OK
+
+
 async def batch(ctx: Context) -> int:
     """Run the batch in ``FILE``; results to ``--results`` (resumable)."""
     args = ctx.args
     source = Path(args.file)
+    if args.check:
+        return check(ctx, source)
     results = Path(args.results) if args.results else None
     progress = make_progress(ctx.output)
     async with AsyncExitStack() as stack:
@@ -135,11 +180,12 @@ async def batch(ctx: Context) -> int:
         try:
             with progress:
                 summary = await runner.run()
-        except anyio.get_cancelled_exc_class():
-            ctx.output.note(
-                f"interrupted: finished lines are in {runner.results_path}; "
-                "run the same command again to resume"
-            )
+        except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
+            if not ctx.output.closed:  # a closed pipe stops the batch quietly
+                ctx.output.note(
+                    f"stopped: finished lines are in {runner.results_path}; "
+                    "run the same command again to resume"
+                )
             raise
     _show(ctx.output, summary, source)
     return EXIT_OK if summary.all_completed else EXIT_JOB_FAILED

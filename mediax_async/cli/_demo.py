@@ -22,7 +22,6 @@ from .._builders import (
     singing_request,
     singing_training_request,
 )
-from .._converter import unstructure
 from .._enums import (
     BgmOutputType,
     HummingOutputType,
@@ -35,9 +34,10 @@ from .._enums import (
 from .._models import CreateJobRequest, Job
 from .._policies import PollPolicy, RetryPolicy
 from ._commands import Context
-from ._output import job_files, kind_name
+from ._errors import describe
 from ._parser import EXIT_OK
 from ._progress import make_progress
+from ._shapes import job_files, job_json, kind_name
 
 __all__ = ["demo"]
 
@@ -219,9 +219,9 @@ async def demo(ctx: Context) -> int:
         output.json(
             {
                 "jobs": [
-                    {"label": r.label, "job": unstructure(r.outcome)}
+                    {"label": r.label, "job": job_json(r.outcome)}
                     if isinstance(r.outcome, Job)
-                    else {"label": r.label, "error": str(r.outcome)}
+                    else {"label": r.label, "error": _error(r.outcome)}
                     for r in rows
                 ],
                 "stats": attrs.asdict(stats),
@@ -263,12 +263,13 @@ def _show(ctx: Context, rows: list[_Row], figures: dict[str, Any], done: int, to
                 ]
             )
         else:
-            table.append([row.label, "-", "-", "FAILED", "-", str(outcome)])
+            table.append([row.label, "-", "-", "FAILED", "-", _error(outcome)])
     output.line()
     output.table(
         "Outcomes (files are content_id:path)",
         ["job", "kind", "id", "state", "took", "files"],
         table,
+        fit=5,
     )
     requests: dict[str, int] = figures["requests"]
     sent = ", ".join(f"{n} {action}" for action, n in sorted(requests.items()))
@@ -285,6 +286,10 @@ _WHY: dict[State, Callable[[Job], str]] = {
     State.ERROR: lambda job: f"timed out after {job.timeout} s" if job.timeout else "failed",
     State.CANCELED: lambda job: "canceled by the operator",
 }
+
+
+def _error(outcome: BaseException | None) -> str:
+    return describe(outcome) if outcome is not None else "did not end"
 
 
 def _why(job: Job) -> str:

@@ -15,11 +15,10 @@ import anyio
 
 from .._callbacks import CallbackReceiver, new_callback_token, redact_callback_url
 from .._callbacks._receiver import JobHook
-from .._converter import unstructure
 from .._models import Job
 from ._commands import Context
-from ._output import job_files, kind_name
 from ._parser import EXIT_OK
+from ._shapes import job_files, job_json, kind_name
 
 __all__ = ["ENV_CALLBACK_TOKEN", "callback_receiver", "callback_token", "listen"]
 
@@ -81,8 +80,7 @@ async def listen(ctx: Context) -> int:
 
     def show(job: Job, watched: bool) -> None:
         if output.json_mode:
-            line = json.dumps(unstructure(job), separators=(",", ":"), ensure_ascii=False)
-            output.line(line)  # redacted: the job's callback URL holds the token
+            output.json_line(job_json(job))  # its callback URL's token is hidden
         else:
             files = ", ".join(job_files(job)) or "-"
             output.line(f"{job.id}  {kind_name(job)}  {job.state.name}  {files}")

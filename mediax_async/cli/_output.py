@@ -5,21 +5,34 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from .._callbacks import redact_callback_url
-from .._capabilities import ImageBgmGeneration, MusicComposerHumming, MusicSeparate, SingingCloning
-from .._converter import unstructure
-from .._enums import SingingCloningType, State
+from .._enums import State
 from .._models import Job
 from .._redact import Redactor
+from ._errors import shorten
 from ._runtime import Runtime
+from ._shapes import iso, job_files, job_json, kind_name
 
-__all__ = ["INSTALL_HINT", "Output", "kind_name", "load_rich"]
+__all__ = [
+    "INSTALL_HINT",
+    "Output",
+    "devnull_over",
+    "job_files",
+    "job_row",
+    "kind_name",
+    "load_rich",
+    "when",
+]
 
 INSTALL_HINT = "pip install 'mediax-async[cli]'"
+
+_FILE_COLUMN_MIN = 24
+"""The narrowest a table's files column gets before the other columns give way."""
 
 
 def load_rich() -> ModuleType | None:
@@ -30,31 +43,9 @@ def load_rich() -> ModuleType | None:
         return None
 
 
-def kind_name(job: Job) -> str:
-    """A job's kind as the command line names it (``separation``, ``singing_training``, ...)."""
-    capability = job.capability
-    if isinstance(capability, ImageBgmGeneration):
-        return "image_to_music"
-    if isinstance(capability, MusicComposerHumming):
-        return "humming"
-    if isinstance(capability, SingingCloning):
-        training = capability.type == SingingCloningType.TRAIN_MODEL
-        return "singing_training" if training else "singing"
-    if isinstance(capability, MusicSeparate):
-        return "separation"
-    return job.kind or "?"
-
-
-def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
-
-
-def job_files(job: Job) -> list[str]:
-    """Each output file of a job as ``content_id:path`` (a trained model as ``model:NAME``)."""
-    files = [f"{f.content_id or '-'}:{f.path}" for f in job.output_files()]
-    if job.trained_model_name:
-        files.append(f"model:{job.trained_model_name}")
-    return files
+def when(value: dt.datetime | None) -> str:
+    """A date in a table: ISO 8601 with its time zone, or ``-``."""
+    return iso(value) or "-"
 
 
 def state_style(state: State | str) -> str:
@@ -63,12 +54,32 @@ def state_style(state: State | str) -> str:
     return {"COMPLETED": "green", "ERROR": "red", "CANCELED": "yellow"}.get(name, "cyan")
 
 
+def devnull_over(stream: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so flushing at exit says nothing."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, descriptor)
+    finally:
+        os.close(null)
+
+
 class Output:
     """Everything a command shows, in the format the user asked for.
 
     JSON goes to stdout as one document; human text uses rich tables when
     stdout is a terminal and rich is installed, plain aligned text otherwise.
-    Errors and notes go to stderr, with every known secret removed.
+    Errors and notes go to stderr, with every known secret removed; while a
+    live display is drawn (``live_console``) and stderr is the same terminal,
+    they are printed through it, above the display, so they do not tear it.
+
+    A closed stdout (``mediax batch f | head -2``) is not an error: the first
+    write that finds the pipe closed sets ``closed``, points the descriptor at
+    /dev/null and calls ``on_closed`` (the command's cancel), and nothing more
+    is written.
     """
 
     def __init__(self, runtime: Runtime, *, json_mode: bool, redactor: Redactor) -> None:
@@ -78,6 +89,11 @@ class Output:
         self.terminal = runtime.is_terminal
         self._rich = load_rich() if self.terminal and not json_mode else None
         self._console: Any = None
+        self.live_console: Any = None
+        """The console of the live display being drawn, if any."""
+        self.closed = False
+        """Whether stdout (or stderr) turned out to be a closed pipe."""
+        self.on_closed: Callable[[], object] | None = None
 
     @property
     def rich(self) -> bool:
@@ -94,39 +110,87 @@ class Output:
             )
         return self._console
 
+    # -- writing ----------------------------------------------------------------------
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(text, file=stream, flush=True)
+        except BrokenPipeError:
+            self._pipe_closed(stream)
+
+    def _print_rich(self, renderable: Any, console: Any = None) -> None:
+        if self.closed:
+            return
+        try:
+            (console or self.console).print(renderable)
+        except BrokenPipeError:
+            self._pipe_closed(self.runtime.out)
+
+    def _pipe_closed(self, stream: TextIO) -> None:
+        self.closed = True
+        devnull_over(stream)
+        if self.on_closed is not None:
+            self.on_closed()
+
+    def _stderr(self, text: str) -> None:
+        text = self.redactor(text)
+        live = self.live_console
+        if live is not None and self.runtime.error_is_terminal:
+            text_module = importlib.import_module("rich.text")
+            self._print_rich(text_module.Text(text), live)
+            return
+        self._write(self.runtime.err, text)
+
     # -- plain building blocks ------------------------------------------------------
 
     def line(self, text: str = "") -> None:
         """One line of human text on stdout."""
-        print(self.redactor(text), file=self.runtime.out, flush=True)
+        self._write(self.runtime.out, self.redactor(text))
+
+    def message(self, level: str, text: str) -> None:
+        """One ``mediax: LEVEL: text`` line on stderr (``note`` and ``error`` are two levels)."""
+        self._stderr(f"mediax: {level}: {text}")
 
     def note(self, text: str) -> None:
         """One line of information on stderr."""
-        print(f"mediax: {self.redactor(text)}", file=self.runtime.err, flush=True)
+        self._stderr(f"mediax: {text}")
 
     def error(self, text: str) -> None:
         """One line saying what went wrong, on stderr."""
-        print(f"mediax: error: {self.redactor(text)}", file=self.runtime.err, flush=True)
+        self.message("error", text)
+
+    def raw_error(self, text: str) -> None:
+        """Text on stderr as it is (redacted): a traceback, a debug log record."""
+        self._stderr(text.rstrip("\n"))
 
     def json(self, data: Any) -> None:
         """One JSON document on stdout."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-        print(self.redactor(text), file=self.runtime.out, flush=True)
+        self._write(self.runtime.out, self.redactor(text))
+
+    def json_line(self, data: Any) -> None:
+        """One JSON document on one line of stdout (for a reader that reads lines as they come)."""
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+        self._write(self.runtime.out, self.redactor(text))
 
     def table(
-        self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]
+        self,
+        title: str | None,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        fit: int | None = None,
     ) -> None:
-        """A table: rich on a terminal, aligned columns otherwise."""
+        """A table: rich on a terminal, aligned columns otherwise.
+
+        Column ``fit`` holds paths (one per line): on a terminal each is
+        shortened in the middle to the width left by the other columns, so no
+        file name is ever broken across lines.
+        """
         if self.rich:
-            table_module = importlib.import_module("rich.table")
-            table = table_module.Table(title=title, title_justify="left")
-            last = len(headers) - 1
-            for index, header in enumerate(headers):
-                # Short columns stay on one line; the first and last (labels, files) fold.
-                table.add_column(header, overflow="fold", no_wrap=0 < index < last)
-            for row in rows:
-                table.add_row(*(self._styled(cell) for cell in row))
-            self.console.print(table)
+            self._rich_table(title, headers, rows, fit)
             return
         if title:
             self.line(title)
@@ -144,18 +208,64 @@ class Output:
                     "  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()
                 )
 
+    def _rich_table(
+        self,
+        title: str | None,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        fit: int | None,
+    ) -> None:
+        table_module = importlib.import_module("rich.table")
+        table = table_module.Table(title=title, title_justify="left")
+        widths = [
+            max([len(header), *(len(line) for row in rows for line in row[index].split("\n"))])
+            for index, header in enumerate(headers)
+        ]
+        room, folded, folded_width = 0, None, 0
+        if fit is not None:
+            # Every column but two keeps its natural width on one line: ``fit`` gets
+            # what is left (its paths shortened in the middle to that), and when even
+            # its minimum does not fit, the widest other column folds to make room.
+            borders = 3 * len(headers) + 1
+            others = sum(w for index, w in enumerate(widths) if index != fit)
+            width = int(self.console.width)
+            room = max(_FILE_COLUMN_MIN, width - others - borders)
+            overflow = others + borders + room - width
+            if overflow > 0:
+                folded = max((i for i in range(len(headers)) if i != fit), key=widths.__getitem__)
+                folded_width = max(8, widths[folded] - overflow)
+        last = len(headers) - 1
+        for index, header in enumerate(headers):
+            if index == fit:
+                table.add_column(header, no_wrap=True, overflow="ellipsis", width=room)
+            elif index == folded:
+                table.add_column(header, overflow="fold", max_width=folded_width)
+            elif fit is not None:
+                table.add_column(header, no_wrap=True)
+            else:
+                # Short columns stay on one line; the first and last (labels, messages) fold.
+                table.add_column(header, overflow="fold", no_wrap=0 < index < last)
+        for row in rows:
+            cells = list(row)
+            if fit is not None:
+                cells[fit] = "\n".join(
+                    shorten(line, room, head_share=1 / 3) for line in cells[fit].split("\n")
+                )
+            table.add_row(*(self._styled(cell) for cell in cells))
+        self._print_rich(table)
+
     def _styled(self, cell: str) -> Any:
+        text_module = importlib.import_module("rich.text")
         if cell in ("COMPLETED", "ERROR", "CANCELED", "SUBMITTED", "PROCESSING"):
-            text_module = importlib.import_module("rich.text")
             return text_module.Text(cell, style=state_style(cell))
-        return cell
+        return text_module.Text(cell)  # never markup: file names may hold brackets
 
     # -- jobs and models ------------------------------------------------------------
 
     def job(self, job: Job) -> None:
         """One job, in detail."""
         if self.json_mode:
-            self.json(unstructure(job))
+            self.json(job_json(job))
             return
         timing = job.timing
         rows = [
@@ -163,9 +273,9 @@ class Output:
             ("kind", kind_name(job)),
             ("state", job.state.name),
             ("custom id", job.custom_id or "-"),
-            ("created", _when(timing.created_at if timing else None)),
-            ("started", _when(timing.started_at if timing else None)),
-            ("completed", _when(timing.completed_at if timing else None)),
+            ("created", when(timing.created_at if timing else None)),
+            ("started", when(timing.started_at if timing else None)),
+            ("completed", when(timing.completed_at if timing else None)),
         ]
         if job.callback:
             rows.append(("callback", redact_callback_url(job.callback)))
@@ -177,11 +287,14 @@ class Output:
         if self.rich:
             table_module = importlib.import_module("rich.table")
             table = table_module.Table(show_header=False, box=None)
-            table.add_column(style="bold")
-            table.add_column(overflow="fold")
+            table.add_column(style="bold", no_wrap=True)
+            table.add_column(no_wrap=True, overflow="ellipsis")
+            # The names' column and the padding of both (box=None: one space each side).
+            room = max(_FILE_COLUMN_MIN, int(self.console.width) - max(len(n) for n, _ in rows) - 5)
             for name, value in rows:
+                value = "\n".join(shorten(v, room, head_share=1 / 3) for v in value.split("\n"))
                 table.add_row(name, self._styled(value))
-            self.console.print(table)
+            self._print_rich(table)
             return
         for name, value in rows:
             first, *rest = value.split("\n")
@@ -192,9 +305,9 @@ class Output:
     def jobs(self, jobs: Sequence[Job], *, title: str | None = None) -> None:
         """Several jobs, one row each."""
         if self.json_mode:
-            self.json({"jobs": [unstructure(job) for job in jobs]})
+            self.json({"jobs": [job_json(job) for job in jobs]})
             return
-        self.table(title, ["id", "kind", "state", "files"], [job_row(job) for job in jobs])
+        self.table(title, ["id", "kind", "state", "files"], [job_row(job) for job in jobs], fit=3)
 
 
 def job_row(job: Job) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 from collections.abc import Callable
 
 from .._enums import (
@@ -14,9 +15,18 @@ from .._enums import (
     SongType,
     WireEnum,
 )
-from .._models import Source
+from .._exceptions import RequestValidationError
+from .._models import Input, Source
+from ._help import BATCH_DESCRIPTION, RESULTS_HELP, batch_kinds_help
 
-__all__ = ["EXIT_CODES", "JOB_COMMANDS", "build_parser", "parse_address", "parse_input"]
+__all__ = [
+    "EXIT_CODES",
+    "JOB_COMMANDS",
+    "build_parser",
+    "parse_address",
+    "parse_input",
+    "parse_port",
+]
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -24,15 +34,20 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_SERVICE = 4
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
+EXIT_TERMINATED = 143
 
 EXIT_CODES = f"""\
 exit codes:
   {EXIT_OK}    every job completed (or the command succeeded)
   {EXIT_JOB_FAILED}    some job ended ERROR or CANCELED (get, wait, --wait, batch)
-  {EXIT_USAGE}    usage: bad arguments, a bad request, a missing input file
-  {EXIT_CONFIG}    credentials or configuration (missing or rejected credentials, bad URL)
-  {EXIT_SERVICE}    network or service (no answer, an error answer, a wait timed out)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_USAGE}    usage: bad arguments or port, a bad request or batch line, a missing file
+  {EXIT_CONFIG}    credentials or configuration (missing or rejected credentials, bad base URL)
+  {EXIT_SERVICE}    network or service (no answer, an error answer), or a wait ran out of time
+         (--max-wait: the jobs that ended are still shown)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); a batch keeps its finished lines: run it again to resume
+  {EXIT_CLOSED_PIPE}  stdout was closed (e.g. piped into head): stopped quietly
+  {EXIT_TERMINATED}  terminated (SIGTERM): handled as Ctrl-C
 
 environment:
   MEDIAX_SECRET_ID, MEDIAX_SECRET_KEY   credentials
@@ -48,6 +63,14 @@ JOB_COMMANDS = {
     "separate": "separation",
 }
 """Job subcommands and the batch kind (builder) each one uses."""
+
+
+def version() -> str:
+    """The installed mediax-async's version."""
+    try:
+        return importlib.metadata.version("mediax-async")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a bare tree
+        return "unknown"
 
 
 def enum_type(enum: type[WireEnum]) -> Callable[[str], WireEnum]:
@@ -99,6 +122,21 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
+
+
+def parse_port(text: str) -> int:
+    """A ``--port`` value: 0 (any free port) to 65535."""
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _text_input(text: str) -> Input:
+    """``--text``: what to sing, at most 512 characters."""
+    try:
+        return Input(source_data=text)
+    except RequestValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -212,8 +250,19 @@ def _add_job_commands(
     )
     _job_options(humming)
 
-    singing = job_parser(
-        "singing", "sing a song with a voice model", "song", "song URL or REPO:PATH"
+    singing = commands.add_parser(
+        "singing",
+        help="sing a song (or a text) with a voice model",
+        description="Sing a song, or a text (--text), with a voice model.",
+        parents=[common],
+    )
+    what = singing.add_mutually_exclusive_group(required=True)
+    what.add_argument("song", nargs="?", type=parse_input, help="song URL or REPO:PATH")
+    what.add_argument(
+        "--text",
+        type=_text_input,
+        metavar="TEXT",
+        help="sing this text instead of a song (at most 512 characters; sourceData)",
     )
     singing.add_argument("--model-name", default="default", help="'default' or a trained model")
     singing.add_argument(
@@ -257,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"mediax {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -289,17 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch",
         help="run a JSON Lines file of jobs (resumable)",
-        description=(
-            "Run one job per line of FILE, e.g. "
-            '{"kind": "separation", "song": "https://...", "content_id": "repo", '
-            '"method": "four_stems"}. Results go to OUT, one line per input line; run '
-            "again with the same OUT to resume."
-        ),
+        description=BATCH_DESCRIPTION,
+        epilog=batch_kinds_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     batch.add_argument("file", metavar="FILE")
+    batch.add_argument("--results", metavar="OUT.jsonl", help=RESULTS_HELP)
     batch.add_argument(
-        "--results", metavar="OUT.jsonl", help="results file (default FILE.results.jsonl)"
+        "--check",
+        action="store_true",
+        help="check every line and exit, sending nothing (exit 2 if a line is bad)",
     )
     batch.add_argument("--concurrency", type=_positive_int, default=8, help="submissions at once")
     _callback_options(batch).add_argument(
@@ -321,14 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     listen.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    listen.add_argument("--port", type=int, default=8766, help="0 picks a free port")
+    listen.add_argument("--port", type=parse_port, default=8766, help="0 picks a free port")
     _callback_options(listen)
 
     emulator = commands.add_parser(
-        "emulator", help="serve a fake MediaX over HTTP (for trying things out)", parents=[common]
+        "emulator",
+        help="serve a fake MediaX over HTTP (for trying things out)",
+        description=(
+            "Serve a fake MediaX over HTTP until Ctrl-C. Once it serves, it prints how to "
+            "reach it: `export MEDIAX_BASE_URL=...` lines a shell can run (--json: one JSON "
+            "line keyed by those variables' names)."
+        ),
+        parents=[common],
     )
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    emulator.add_argument("--port", type=parse_port, default=8765, help="0 picks a free port")
     emulator.add_argument("--speed", type=_positive_float, default=1.0)
     emulator.add_argument("--seed", type=int)
     emulator.add_argument("--secret-id", metavar="ID")

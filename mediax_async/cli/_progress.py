@@ -10,12 +10,15 @@ from typing import Any
 
 from .._enums import State
 from .._models import Job
+from ._errors import describe, shorten
 from ._output import Output
 
 __all__ = ["JobProgress", "PlainProgress", "RichProgress", "make_progress"]
 
 _MAX_ROWS = 24
-"""Jobs shown one per row; a bigger run shows only the overall bar."""
+"""Jobs shown one per row (fewer on a short terminal); the rest are counted in a last row."""
+_LABEL_CHARS = 40
+_BAR_WIDTH = 16
 
 
 class JobProgress:
@@ -73,7 +76,7 @@ class JobProgress:
             files = len(outcome.output_files())
             self.finish(job_id, outcome.state.name, f"{files} file(s)" if files else "")
         else:
-            self.finish(job_id, "FAILED", str(outcome))
+            self.finish(job_id, "FAILED", describe(outcome))
 
     def summary(self) -> str:
         """How many ended in each state, e.g. ``3 completed, 1 error``."""
@@ -110,24 +113,63 @@ class PlainProgress(JobProgress):
         self._say(key, f"{state}{' (' + detail + ')' if detail else ''} [{done}{of} done]")
 
 
+class _OverallBar:
+    """A bar for the overall row only: a job's own row shows its state and elapsed time."""
+
+    def __init__(self, bar: Any, text: Any) -> None:
+        self._bar = bar
+        self._text = text
+
+    def get_table_column(self) -> Any:
+        """The bar's table column (rich asks every column for one)."""
+        return self._bar.get_table_column()
+
+    def __call__(self, task: Any) -> Any:
+        return self._bar(task) if task.fields.get("overall") else self._text("")
+
+
 class RichProgress(JobProgress):
-    """A live rich display: an overall bar and, for small runs, a row per job."""
+    """A live rich display: an overall bar and a row per job (state, elapsed time).
+
+    When there are more jobs than rows, a last row says how many are not
+    shown. Labels and messages are shortened in the middle, never folded
+    mid-word. Notes and errors printed while it runs go through its console
+    (``Output.live_console``), above the display.
+    """
 
     def __init__(self, output: Output, total: int = 0) -> None:
         super().__init__(total)
+        self._output = output
         progress = importlib.import_module("rich.progress")
+        table = importlib.import_module("rich.table")
+        self._text = importlib.import_module("rich.text").Text
+        self._escape = importlib.import_module("rich.markup").escape
+
+        def text_column(template: str) -> Any:
+            column = table.Column(no_wrap=True, overflow="ellipsis")
+            return progress.TextColumn(template, table_column=column)
+
         self._progress: Any = progress.Progress(
             progress.SpinnerColumn(finished_text="[bold]•"),
-            progress.TextColumn("{task.description}"),
-            progress.BarColumn(bar_width=24),
-            progress.TextColumn("{task.fields[state]}"),
+            text_column("{task.description}"),
+            _OverallBar(progress.BarColumn(bar_width=_BAR_WIDTH), self._text),
+            text_column("{task.fields[state]}"),
             progress.TimeElapsedColumn(),
             console=output.console,
         )
         self._overall = self._progress.add_task(
-            "[bold]all jobs", total=total or None, state=self.summary()
+            "[bold]all jobs", total=total or None, state=self.summary(), overall=True
         )
+        height = int(getattr(output.console, "height", 0) or 0)
+        self._max_rows = max(1, min(_MAX_ROWS, height - 3)) if height else _MAX_ROWS
+        # What a row's text may take so that a row never passes the terminal's width:
+        # spinner, label, bar, state and time, with a space between columns.
+        width = int(getattr(output.console, "width", 80) or 80)
+        self._label_chars = max(12, min(_LABEL_CHARS, width // 3))
+        self._detail_chars = max(12, width - self._label_chars - _BAR_WIDTH - 30)
         self._tasks: dict[str, Any] = {}
+        self._hidden: set[str] = set()
+        self._more: Any = None
 
     def set_total(self, total: int) -> None:
         """Size the overall bar."""
@@ -136,6 +178,7 @@ class RichProgress(JobProgress):
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
+        self._output.live_console = self._output.console
         return self
 
     def __exit__(
@@ -144,14 +187,28 @@ class RichProgress(JobProgress):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._output.live_console = None
         self._progress.stop()
 
     def track(self, key: str, label: str, state: str) -> None:
-        """Add a row for ``key`` (while the run is small)."""
+        """Add a row for ``key``, or count it in the ``+N more`` row once the rows are full."""
         super().track(key, label, state)
-        if len(self._tasks) < _MAX_ROWS:
-            escape = importlib.import_module("rich.markup").escape
-            self._tasks[key] = self._progress.add_task(escape(label), total=None, state=state)
+        if key in self._tasks or key in self._hidden:
+            return
+        if len(self._tasks) < self._max_rows:
+            self._tasks[key] = self._progress.add_task(
+                self._escape(shorten(label, self._label_chars)), total=None, state=state
+            )
+            return
+        self._hidden.add(key)
+        self._show_more()
+
+    def _show_more(self) -> None:
+        text = f"[dim]+{len(self._hidden)} more[/]"
+        if self._more is None:
+            self._more = self._progress.add_task(text, total=None, start=False, state="")
+        else:
+            self._progress.update(self._more, description=text)
 
     def fail(self, key: str, label: str, message: str) -> None:
         """A finished row for something that never became a job."""
@@ -162,17 +219,17 @@ class RichProgress(JobProgress):
         """Show the new state in ``key``'s row."""
         task = self._tasks.get(key)
         if task is not None:
-            self._progress.update(task, state=state)
+            self._progress.update(task, state=self._escape(state))
 
     def finish(self, key: str, state: str, detail: str = "") -> None:
-        """Fill ``key``'s row and advance the overall bar."""
+        """Show how ``key`` ended, stop its clock, and advance the overall bar."""
         super().finish(key, state, detail)
         style = {"COMPLETED": "green", "ERROR": "red", "CANCELED": "yellow"}.get(state, "red")
-        escape = importlib.import_module("rich.markup").escape
-        text = f"[{style}]{state}[/]{' ' + escape(detail) if detail else ''}"
+        detail = shorten(detail, self._detail_chars)
+        text = f"[{style}]{state}[/]{' ' + self._escape(detail) if detail else ''}"
         task = self._tasks.get(key)
         if task is not None:
-            self._progress.update(task, total=1, completed=1, state=text)
+            self._progress.update(task, total=1, completed=1, state=text)  # spinner: •
             self._progress.stop_task(task)
         self._progress.update(self._overall, advance=1, state=self.summary())
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
 
 import attrs
 
+from .. import _constants as C
 from .._client import MediaXClient
+from .._exceptions import ConfigurationError
 from .._policies import PollPolicy
 
 __all__ = ["ClientSettings", "Runtime", "default_client"]
@@ -22,7 +25,17 @@ class ClientSettings:
 
 
 def default_client(settings: ClientSettings) -> MediaXClient:
-    """A client from the settings and the ``MEDIAX_*`` environment variables."""
+    """A client from the settings and the ``MEDIAX_*`` environment variables.
+
+    Missing credentials are named as the command line takes them: environment
+    variables (a secret key on the command line would be visible to every
+    user of the machine, so there is no option for it).
+    """
+    missing = [name for name in (C.ENV_SECRET_ID, C.ENV_SECRET_KEY) if not os.environ.get(name)]
+    if missing:
+        raise ConfigurationError(
+            f"missing credentials: set {' and '.join(missing)} in the environment"
+        )
     return MediaXClient(base_url=settings.base_url)
 
 
@@ -33,7 +46,9 @@ class Runtime:
     ``client_factory`` makes the client (tests return ``fake.client()``),
     ``poll_policy`` paces the waiter (tests use short intervals against a
     sped-up fake), ``stdout``/``stderr`` default to ``sys``'s at the time of
-    writing, and ``terminal`` overrides ``stdout.isatty()``.
+    writing, ``terminal`` overrides ``stdout.isatty()`` and ``error_terminal``
+    ``stderr.isatty()``. ``backend`` and ``backend_options`` go to
+    ``anyio.run`` (tests run commands under trio's ``MockClock`` this way).
     """
 
     client_factory: Callable[[ClientSettings], MediaXClient] = default_client
@@ -41,7 +56,9 @@ class Runtime:
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     terminal: bool | None = None
+    error_terminal: bool | None = None
     backend: str = "asyncio"
+    backend_options: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def out(self) -> TextIO:
@@ -59,4 +76,12 @@ class Runtime:
         if self.terminal is not None:
             return self.terminal
         isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty())
+
+    @property
+    def error_is_terminal(self) -> bool:
+        """Whether errors and notes go to a terminal."""
+        if self.error_terminal is not None:
+            return self.error_terminal
+        isatty = getattr(self.err, "isatty", None)
         return bool(isatty and isatty())

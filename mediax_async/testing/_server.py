@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import shlex
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TextIO
 
@@ -61,17 +63,21 @@ def run_emulator(
     secret_key: str = DEFAULT_SECRET_KEY,
     schedule: Schedule | None = None,
     out: TextIO | None = None,
+    on_ready: Callable[[str, FakeMediaX], object] | None = None,
 ) -> None:
-    """Serve a fake MediaX over HTTP until interrupted (Ctrl-C or SIGINT); blocks.
+    """Serve a fake MediaX over HTTP until interrupted (Ctrl-C, SIGINT or SIGTERM); blocks.
 
-    Prints to ``out`` (default: stdout), flushed, once the server accepts
-    requests: the base URL on a line of its own, then ``MEDIAX_SECRET_ID=...``
-    and ``MEDIAX_SECRET_KEY=...``. ``port=0`` picks a free port. Fake time runs
-    ``speed`` times faster than the wall clock, and the jobs' timestamps follow
-    the wall clock from the start. ``seed=None`` draws fresh ids and durations.
-    Needs uvicorn.
+    Once the server accepts requests it calls ``on_ready(base_url, fake)``;
+    by default it prints to ``out`` (default: stdout), flushed, three lines a
+    shell can run: ``export MEDIAX_BASE_URL=...``, ``export
+    MEDIAX_SECRET_ID=...`` and ``export MEDIAX_SECRET_KEY=...``. ``port=0``
+    picks a free port. Fake time runs ``speed`` times faster than the wall
+    clock, and the jobs' timestamps follow the wall clock from the start.
+    ``seed=None`` draws fresh ids and durations. Needs uvicorn.
     """
     import_uvicorn("the emulator")
+    if on_ready is None:
+        on_ready = functools.partial(_print_exports, out if out is not None else sys.stdout)
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(
             _emulate,
@@ -86,15 +92,25 @@ def run_emulator(
                 # asyncio's clock is time.monotonic(); line its zero up with the wall clock.
                 epoch_offset_ms=round((time.time() - time.monotonic() * speed) * 1000),
             ),
-            out if out is not None else sys.stdout,
+            on_ready,
             backend="asyncio",
         )
 
 
-async def _emulate(host: str, port: int, fake: FakeMediaX, out: TextIO) -> None:
+def _print_exports(out: TextIO, base_url: str, fake: FakeMediaX) -> None:
+    for name, value in (
+        ("MEDIAX_BASE_URL", base_url),
+        ("MEDIAX_SECRET_ID", fake.secret_id),
+        ("MEDIAX_SECRET_KEY", fake.secret_key),
+    ):
+        print(f"export {name}={shlex.quote(value)}", file=out)
+    out.flush()
+
+
+async def _emulate(
+    host: str, port: int, fake: FakeMediaX, on_ready: Callable[[str, FakeMediaX], object]
+) -> None:
     async with fake.serve(host, port) as base_url:
         fake.base_url = base_url
-        print(base_url, file=out, flush=True)
-        print(f"MEDIAX_SECRET_ID={fake.secret_id}", file=out)
-        print(f"MEDIAX_SECRET_KEY={fake.secret_key}", file=out, flush=True)
+        on_ready(base_url, fake)
         await anyio.sleep_forever()
