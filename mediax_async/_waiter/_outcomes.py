@@ -92,14 +92,14 @@ class Outcomes:
         """Rejected credentials: every wait ends with ``error``, now and from now on."""
         if self.fatal is None:
             self.fatal = error
-            logger.error("credentials rejected; ending every wait: %s", describe(error))
+            logger.error("credentials rejected; ending every wait: %s", error)
         self._interest.deliver_to_all(error)
         self._interest.fail_readers(error)
 
     def give_up(self, error: BaseException) -> None:
         """Polls have failed for too long: every wait ends with the last ``error``."""
         self.given_up = error
-        logger.error("no poll has succeeded for a while; ending every wait: %s", describe(error))
+        logger.error("no poll has succeeded for a while; ending every wait: %s", error)
         self._interest.deliver_to_all(error)
         self._interest.fail_readers(error)
 
