@@ -170,6 +170,17 @@ class _Fatal(NamedTuple):
     error: BaseException
 
 
+class _Unsure(NamedTuple):
+    """A line whose job may exist: the waiter is still looking it up."""
+
+    line: BatchLine
+    error: JobMayExistError
+
+
+UNSURE_GRACE = 120.0
+"""Seconds a batch with only unsure lines left waits for the waiter to find their jobs."""
+
+
 class _Run:
     """One run of a batch: lines go out through ``submit``, records come back in one channel."""
 
@@ -181,7 +192,7 @@ class _Run:
         self._by_key: dict[str, BatchLine] = {}
         self._by_job: dict[str, BatchLine] = {}
         self._send, self._receive = anyio.create_memory_object_stream[
-            "tuple[BatchLine, LineResult] | _Fatal"
+            "tuple[BatchLine, LineResult] | _Fatal | _Unsure"
         ](math.inf)
 
     def _key(self, line: BatchLine) -> str:
@@ -214,20 +225,45 @@ class _Run:
                 tasks.start_soon(self._forward, settled)
                 tasks.start_soon(self._submit_all, waiter, valid)
                 async with self._receive:
-                    while remaining:
-                        item = await self._receive.receive()
-                        if isinstance(item, _Fatal):
-                            raise item.error
-                        line, result = item
-                        if line.number in remaining:
-                            remaining.discard(line.number)
-                            await self._record(line, result)
+                    await self._collect(waiter, remaining)
                 await settled.ack()
                 tasks.cancel_scope.cancel()
             finally:
                 self._send.close()
                 if receiver is not None:
                     receiver.detach(waiter)
+
+    async def _collect(self, waiter: JobWaiter, remaining: set[int]) -> None:
+        """Record each line's result as it comes, until every line has one.
+
+        A line whose job may exist (its CreateJob answer was lost and the lookup
+        failed) waits while the waiter keeps looking it up; once only such lines
+        are left, they get ``UNSURE_GRACE`` seconds more, and those whose job is
+        still unknown are recorded as errors (a rerun looks them up again).
+        """
+        unsure: dict[int, tuple[BatchLine, JobMayExistError]] = {}
+        while remaining:
+            grace = UNSURE_GRACE if remaining <= unsure.keys() else math.inf
+            with anyio.move_on_after(grace) as waited:
+                item = await self._receive.receive()
+            if waited.cancelled_caught:
+                known = await waiter.store.submissions()
+                for number, (line, error) in list(unsure.items()):
+                    del unsure[number]
+                    if known.get(self._key(line)) is None:  # not found: it stays unknown
+                        remaining.discard(number)
+                        await self._record(line, LineResult.of_error(number, line.kind, error))
+                continue
+            if isinstance(item, _Fatal):
+                raise item.error
+            if isinstance(item, _Unsure):
+                unsure[item.line.number] = (item.line, item.error)
+                continue
+            line, result = item
+            unsure.pop(line.number, None)
+            if line.number in remaining:
+                remaining.discard(line.number)
+                await self._record(line, result)
 
     def _waiter(self) -> JobWaiter:
         runner = self._runner
@@ -295,6 +331,9 @@ class _Run:
             except (AuthenticationError, ConfigurationError) as exc:
                 self._send.send_nowait(_Fatal(exc))
                 return
+            except JobMayExistError as exc:  # the waiter keeps looking it up
+                self._send.send_nowait(_Unsure(line, exc))
+                continue
             except MediaXError as exc:
                 self._send.send_nowait((line, LineResult.of_error(line.number, line.kind, exc)))
                 continue

@@ -131,11 +131,14 @@ class Submitter:
         except Exception as exc:
             if _refused(exc):
                 await self._store.drop_submission(submission.key, ticket.fence)
-            else:  # it may exist: keep the submission, to be looked up again later
+                raise
+            # It may exist: keep the submission, to be looked up again later.
+            if isinstance(exc, JobMayExistError):
                 await self._store.release_submission(
                     submission.key, ticket.fence, _retry_in(ticket.attempts)
                 )
-            raise
+                raise
+            await self._unresolved(ticket, exc)
 
     async def _look_up(self, ticket: SubmissionTicket, request: CreateJobRequest) -> Job | None:
         """The job made for a submission, None when a complete list has none."""
