@@ -22,7 +22,9 @@ to be later go where ends are rarest: the very start and the far tail.
 Until a kind has ``min_samples`` settled jobs, and for jobs whose kind or state
 is unknown (a bare job id), the fallback (a plain ``PollPolicy`` by default)
 decides. Like every policy here it is pure: no clock and no randomness of its
-own; the ``draw`` argument reaches the fallback.
+own; the ``draw`` argument reaches the fallback. A refit is a resumable
+computation advanced a small slice at a time by the policy's own calls, so it
+never holds up the event loop that calls them.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from __future__ import annotations
 import bisect
 import collections
 import math
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -71,6 +73,28 @@ LRO_BACKOFF = PollPolicy(
 The default ``delay_reference`` of ``LearningPollPolicy``: the plain backoff whose
 p95 detection delay a learned schedule keeps to.
 """
+
+_CHUNK = 64
+"""A fit's inner loops hand control back after this many steps (a unit of work each)."""
+
+_WORK_PER_CALL = 256
+"""Units of fitting work each ``observe()`` or ``next_delay()`` call advances (about 0.3 ms)."""
+
+T = TypeVar("T")
+
+_Work = Generator[int, None, T]
+"""A resumable computation: it yields the units of work done since it last yielded, returns a T."""
+
+
+def _run(work: _Work[T]) -> T:
+    """Run ``work`` to its end, in one go."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
 
 _LEARNED_STATES = frozenset({State.COMPLETED, State.ERROR})
 """Ends the service reaches by itself; a cancellation says nothing about how long jobs take."""
@@ -194,8 +218,11 @@ class _Kind:
 
     samples: collections.deque[float]
     fresh: int = 0
-    """Samples added since the last fit."""
+    """Samples added since the last fit started."""
     schedule: LearnedSchedule | None = None
+    """The schedule of the last fit completed: the one polls follow."""
+    fitting: _Work[LearnedSchedule | None] | None = None
+    """The fit in progress, if any, on the samples as they were when it started."""
 
 
 def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -238,15 +265,25 @@ class LearningPollPolicy:
     each time the window has grown or turned over by a quarter; if it would
     not save polls over the reference, the fallback stays in charge.
 
+    A refit never stalls the event loop: it runs in small steps, each
+    ``observe()``, ``learn()`` and ``next_delay()`` call advancing it by a
+    bounded slice of work (about a millisecond at most), while polls keep
+    following the last schedule fitted until the new one is done. A refit
+    on 4,096 samples, 50 ms or more of work in all, is spread over about 250
+    calls; the schedule it gives is the one a fit in one go would give.
+    ``complete_fits()`` finishes the fits in progress at once, say after
+    seeding the policy with ``learn()``.
+
     The fallback also decides for a kind not yet learned, for a job whose
     kind or state is unknown (a bare job id), and after failed polls. The
     schedule counts time from when the waiter took the job up, so it fits
     jobs waited for from their creation; a job taken up long after it was
     created is polled later than it should be. A ``Retry-After`` is a floor.
 
-    Pure: no clock, no randomness of its own (``draw`` goes to the
-    fallback). Memory is bounded: ``sample_size`` floats for each of at most
-    ``max_kinds`` kinds. One instance may serve several waiters.
+    Pure: no clock, no thread, no randomness of its own (``draw`` goes to the
+    fallback), so the same calls give the same polls. Memory is bounded:
+    ``sample_size`` floats for each of at most ``max_kinds`` kinds (twice that
+    while a kind's refit runs). One instance may serve several waiters.
     """
 
     fallback: PollStrategy = attrs.field(factory=PollPolicy)
@@ -272,11 +309,19 @@ class LearningPollPolicy:
     max_kinds: int = attrs.field(default=64, validator=attrs.validators.ge(1))
     """Kinds learned at most; further kinds stay with the fallback."""
     _kinds: dict[str, _Kind] = attrs.field(factory=dict, init=False, repr=False)
+    _fitting: collections.deque[str] = attrs.field(
+        factory=collections.deque, init=False, repr=False
+    )
+    """Kinds with a fit in progress, the oldest first (it is the one advanced)."""
 
     # -- PollStrategy -----------------------------------------------------------------
 
     def next_delay(self, context: PollContext, draw: float) -> float:
-        """Seconds until the next poll: from the learned schedule, else from the fallback."""
+        """Seconds until the next poll: from the learned schedule, else from the fallback.
+
+        Also advances a refit in progress by a bounded slice of work.
+        """
+        self._advance_fits(_WORK_PER_CALL)
         schedule = self.schedule(context.kind) if context.state is not None else None
         delay = None
         if schedule is not None and context.elapsed < schedule.horizon:
@@ -292,13 +337,21 @@ class LearningPollPolicy:
         return self.fallback.error_delay(failures, draw)
 
     def observe(self, job: Job) -> None:
-        """Learn from a job that has ended: its kind and its creation-to-completion time."""
+        """Learn from a job that has ended: its kind and its creation-to-completion time.
+
+        Also advances a refit in progress by a bounded slice of work.
+        """
         self.fallback.observe(job)
         timing = job.timing
         kind = job.kind
-        if kind is None or timing is None or job.state not in _LEARNED_STATES:
-            return
-        if timing.created_at is None or timing.completed_at is None:
+        if (
+            kind is None
+            or timing is None
+            or job.state not in _LEARNED_STATES
+            or timing.created_at is None
+            or timing.completed_at is None
+        ):
+            self._advance_fits(_WORK_PER_CALL)
             return
         self.learn(kind, (timing.completed_at - timing.created_at).total_seconds())
 
@@ -308,24 +361,31 @@ class LearningPollPolicy:
         """Record that a job of ``kind`` took ``seconds`` from creation to its end.
 
         ``observe()`` calls this; call it yourself to start from durations you
-        kept (a negative or non-finite duration is ignored).
+        kept (a negative or non-finite duration is ignored), then
+        ``complete_fits()`` to have the schedule ready at once. Like
+        ``observe()``, it advances a refit in progress by a bounded slice of work.
         """
-        if not (math.isfinite(seconds) and seconds >= 0):
-            return
-        known = self._kinds.get(kind)
-        if known is None:
-            if len(self._kinds) >= self.max_kinds:
-                return
-            known = self._kinds[kind] = _Kind(collections.deque(maxlen=self.sample_size))
-        known.samples.append(seconds)
-        known.fresh += 1
-        count = len(known.samples)
-        if count >= self.min_samples and known.fresh >= max(self.min_samples, count // 4):
-            known.fresh = 0
-            known.schedule = self._fit(kind, sorted(known.samples))
+        if math.isfinite(seconds) and seconds >= 0:
+            known = self._kinds.get(kind)
+            if known is None and len(self._kinds) < self.max_kinds:
+                known = self._kinds[kind] = _Kind(collections.deque(maxlen=self.sample_size))
+            if known is not None:
+                known.samples.append(seconds)
+                known.fresh += 1
+                self._start_fit_if_due(kind, known)
+        self._advance_fits(_WORK_PER_CALL)
+
+    def complete_fits(self) -> None:
+        """Finish every fit in progress now, in one go (tens of milliseconds for a large window).
+
+        Polls then follow the schedules fitted to every sample learned so far
+        (as far as the refit rule asks for a fit). The waiter never calls this;
+        call it off the event loop's hot path, e.g. after ``learn()``-ing kept durations.
+        """
+        self._advance_fits(math.inf)
 
     def schedule(self, kind: str | None) -> LearnedSchedule | None:
-        """The schedule fitted for ``kind``, or None while the fallback decides."""
+        """The schedule ``kind``'s polls follow (the last fit completed), or None: the fallback."""
         if kind is None:
             return None
         known = self._kinds.get(kind)
@@ -336,11 +396,45 @@ class LearningPollPolicy:
         known = self._kinds.get(kind)
         return list(known.samples) if known is not None else []
 
-    # -- fitting ----------------------------------------------------------------------
+    def _start_fit_if_due(self, kind: str, known: _Kind) -> None:
+        """Start a refit of ``kind`` if enough samples came since the last one started.
 
-    def _fit(self, kind: str, durations: list[float]) -> LearnedSchedule | None:
+        One fit per kind at a time: samples that arrive while one runs are
+        counted, and start the next when it is done.
+        """
+        count = len(known.samples)
+        if known.fitting is not None:
+            return
+        if count >= self.min_samples and known.fresh >= max(self.min_samples, count // 4):
+            known.fresh = 0
+            known.fitting = self._fit(kind, list(known.samples))
+            self._fitting.append(kind)
+
+    def _advance_fits(self, budget: float) -> None:
+        """Advance the fits in progress, oldest first, by about ``budget`` units of work."""
+        while budget > 0 and self._fitting:
+            kind = self._fitting[0]
+            known = self._kinds[kind]
+            assert known.fitting is not None  # kinds are queued with their fit
+            try:
+                budget -= next(known.fitting)
+            except StopIteration as done:
+                known.schedule = done.value
+                known.fitting = None
+                self._fitting.popleft()
+                self._start_fit_if_due(kind, known)
+
+    # -- fitting ----------------------------------------------------------------------
+    #
+    # A fit is a generator (``_Work``): it yields, every ``_CHUNK`` steps or so, the
+    # units of work done since it last yielded, and returns the schedule. Driven
+    # to its end in one go (``_run``) it is the fit as a plain function would do it.
+
+    def _fit(self, kind: str, samples: list[float]) -> _Work[LearnedSchedule | None]:
         """The fewest-polls schedule keeping the delay quantile within the reference's."""
-        reference = self._reference_outcomes(kind, durations)
+        durations = sorted(samples)
+        yield 1 + len(durations) // 8
+        reference = yield from self._reference_outcomes(kind, durations)
         if reference is None:
             return None
         limit, reference_polls = reference
@@ -360,14 +454,20 @@ class LearningPollPolicy:
             for n in range(math.floor(budget / _HEAD_SHARE_STEP) + 1)
         ]
         tails = [quantile(durations, p) for p in _TAIL_QUANTILES]
-        best = _search(fit, firsts, tails)
+        best = yield from _search(fit, firsts, tails)
         if best is None or best.expected_polls >= reference_polls:
             return None  # learning would not save anything: keep the fallback
-        outcomes = [best.outcome(duration) for duration in durations]
+        delays: list[float] = []
+        for start in range(0, len(durations), _CHUNK):
+            chunk = durations[start : start + _CHUNK]
+            delays.extend(best.outcome(duration)[1] for duration in chunk)
+            yield _CHUNK
+        delays.sort()
+        yield 1 + len(delays) // 8
         return attrs.evolve(
             best,
             samples=len(durations),
-            expected_delay=quantile(sorted(delay for _, delay in outcomes), q),
+            expected_delay=quantile(delays, q),
             reference_delay=limit,
             reference_polls=reference_polls,
         )
@@ -377,7 +477,9 @@ class LearningPollPolicy:
         q = self.delay_quantile
         return self.confidence * math.sqrt(q * (1 - q) / samples)
 
-    def _reference_outcomes(self, kind: str, durations: list[float]) -> tuple[float, float] | None:
+    def _reference_outcomes(
+        self, kind: str, durations: list[float]
+    ) -> _Work[tuple[float, float] | None]:
         """The reference's delay quantile and mean polls on ``durations`` (at the median draw)."""
         times: list[float] = []
         at = 0.0
@@ -387,13 +489,18 @@ class LearningPollPolicy:
             context = PollContext(polls=len(times), state=State.PROCESSING, elapsed=at, kind=kind)
             at += max(0.0, self.delay_reference.next_delay(context, 0.5))
             times.append(at)
+            if len(times) % _CHUNK == 0:
+                yield _CHUNK
         delays = []
         polls = 0
-        for duration in durations:
+        for number, duration in enumerate(durations, 1):
             index = bisect.bisect_left(times, duration)
             delays.append(times[index] - duration)
             polls += index + 1
+            if number % _CHUNK == 0:
+                yield _CHUNK
         delays.sort()
+        yield 1 + len(delays) // 8
         # The reference's quantile is an estimate too: take it a margin lower,
         # so that on fresh jobs the schedule stays within the reference's delay.
         limit = quantile(delays, max(0.0, self.delay_quantile - self._margin(len(durations))))
@@ -402,7 +509,7 @@ class LearningPollPolicy:
         return limit, polls / len(durations)
 
 
-def _search(fit: _Fit, firsts: list[float], tails: list[float]) -> LearnedSchedule | None:
+def _search(fit: _Fit, firsts: list[float], tails: list[float]) -> _Work[LearnedSchedule | None]:
     """The fewest-polls schedule over pairs (first poll, tail start).
 
     The head and the tail share one budget of late jobs, so pairs are tried
@@ -416,7 +523,7 @@ def _search(fit: _Fit, firsts: list[float], tails: list[float]) -> LearnedSchedu
     guess = fit.limit
     for first in firsts:
         for tail_start in reversed(tails):
-            candidate = fit.widest(first, tail_start, guess)
+            candidate = yield from fit.widest(first, tail_start, guess)
             if candidate is None:
                 break
             guess = candidate.interval
@@ -446,7 +553,7 @@ class _Fit:
 
     def widest(
         self, first: float, tail_start: float, guess: float | None = None
-    ) -> LearnedSchedule | None:
+    ) -> _Work[LearnedSchedule | None]:
         """The schedule with the longest steady interval that leaves few enough jobs late.
 
         A search from ``guess`` (the limit by default): steps growing twofold
@@ -466,13 +573,13 @@ class _Fit:
         floor = min(self.limit / 4, ceiling)
         precision = self.limit * _INTERVAL_PRECISION
         start = min(max(self.limit if guess is None else guess, floor), ceiling)
-        fitted = self.measure(first, start, tail_start)
+        fitted = yield from self.measure(first, start, tail_start)
         step = 4 * precision
         if fitted is not None:  # feasible here: look further out
             low, high = start, ceiling
             while low < ceiling:
                 probe = min(ceiling, low + step)
-                candidate = self.measure(first, probe, tail_start)
+                candidate = yield from self.measure(first, probe, tail_start)
                 if candidate is None:
                     high = probe
                     break
@@ -481,7 +588,7 @@ class _Fit:
             high = start
             while True:
                 low = max(floor, high - step)
-                fitted = self.measure(first, low, tail_start)
+                fitted = yield from self.measure(first, low, tail_start)
                 if fitted is not None:
                     break
                 if low <= floor:
@@ -489,14 +596,16 @@ class _Fit:
                 high, step = low, 2 * step
         while high - low > precision:
             middle = (low + high) / 2
-            candidate = self.measure(first, middle, tail_start)
+            candidate = yield from self.measure(first, middle, tail_start)
             if candidate is not None:
                 low, fitted = middle, candidate
             else:
                 high = middle
         return fitted
 
-    def measure(self, first: float, interval: float, tail_start: float) -> LearnedSchedule | None:
+    def measure(
+        self, first: float, interval: float, tail_start: float
+    ) -> _Work[LearnedSchedule | None]:
         """The schedule with its mean polls, or None if it leaves too many jobs late."""
         try:
             schedule = LearnedSchedule(
@@ -508,21 +617,31 @@ class _Fit:
                 horizon=self.durations[-1],
             )
         except ValueError:
+            yield _MAX_TAIL_POLLS
             return None  # too many polls in the far tail: not a schedule worth having
-        polls, late = self.count(schedule, stop_after=self.allowed_late)
+        yield 1 + len(schedule._tail)
+        polls, late = yield from self.counting(schedule, stop_after=self.allowed_late)
         if late > self.allowed_late:
             return None
-        return attrs.evolve(schedule, expected_polls=polls / len(self.durations))
+        fitted = attrs.evolve(schedule, expected_polls=polls / len(self.durations))
+        yield 1 + len(schedule._tail)
+        return fitted
 
     def count(self, schedule: LearnedSchedule, stop_after: float = math.inf) -> tuple[int, int]:
-        """Total polls, and jobs late (delay over the limit), of ``schedule`` on the durations.
+        """Total polls, and jobs late (delay over the limit), of ``schedule`` on the durations."""
+        return _run(self.counting(schedule, stop_after))
+
+    def counting(
+        self, schedule: LearnedSchedule, stop_after: float = math.inf
+    ) -> _Work[tuple[int, int]]:
+        """``count()`` as a resumable computation, a unit of work per gap between polls.
 
         Goes from one poll that sees jobs end to the next (a bisection each), so
         the work is bounded by the number of durations, however dense the
         schedule. Stops early once more than ``stop_after`` jobs are late.
         """
         durations, limit = self.durations, self.limit
-        polls = late = start = 0
+        polls = late = start = steps = 0
         count = len(durations)
         while start < count:
             number, at = schedule.poll_for(durations[start])
@@ -540,4 +659,9 @@ class _Fit:
             if late > stop_after:
                 break
             start = end
+            steps += 1
+            if steps == _CHUNK:
+                yield steps
+                steps = 0
+        yield steps + 1
         return polls, late

@@ -84,6 +84,7 @@ def taught(durations: list[float], kind: str = KIND, **options: Any) -> Learning
     policy = LearningPollPolicy(**options)
     for seconds in durations:
         policy.learn(kind, seconds)
+    policy.complete_fits()
     return policy
 
 
@@ -114,6 +115,7 @@ def test_until_enough_jobs_have_ended_the_fallback_decides() -> None:
         here = context(elapsed, polls)
         assert policy.next_delay(here, 0.3) == FALLBACK.next_delay(here, 0.3)
     policy.learn(KIND, SPREAD[19])
+    policy.complete_fits()
     assert policy.schedule(KIND) is not None
 
 
@@ -278,6 +280,7 @@ def test_after_learning_far_fewer_polls_at_no_worse_p95_delay() -> None:
     policy = LearningPollPolicy()
     for seconds in training:
         policy.learn(KIND, seconds)
+    policy.complete_fits()
     learned = [run(policy, duration) for duration in jobs]
     backoff = [run(LRO_BACKOFF, duration) for duration in jobs]
 
@@ -477,3 +480,164 @@ def test_the_budget_is_the_reference_quantile_lowered_by_the_margin() -> None:
     assert exact.reference_delay == pytest.approx(quantile(reference, 0.95))
     assert careful.reference_delay < exact.reference_delay
     assert careful.expected_polls >= exact.expected_polls
+
+
+# -- refits in small steps -------------------------------------------------------------
+
+
+def lognormal(median: float, count: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.lognormvariate(math.log(median), 1.0) for _ in range(count)]
+
+
+def poll_once(policy: LearningPollPolicy) -> None:
+    policy.next_delay(context(30.0, 2), 0.5)
+
+
+def calls_until_fitted(policy: LearningPollPolicy, before: LearnedSchedule | None) -> int:
+    """next_delay calls until the schedule is no longer ``before`` (at most 10,000)."""
+    for calls in range(1, 10_001):
+        poll_once(policy)
+        if policy.schedule(KIND) is not before:
+            return calls
+    raise AssertionError("the refit never completed")
+
+
+GOLDEN = {
+    # (median, samples, seed): the schedule the fit made, in one go inside learn(), at
+    # commit a25dde0 (before refits ran in steps): first, interval, tail_start, horizon,
+    # samples, expected_delay, expected_polls, reference_delay, reference_polls.
+    (30.0, 4096, 1): (
+        20.35497116892897, 17.259209712879386, 137.0198004972583, 1168.2625682932564, 4096,
+        17.12335101651106, 2.962158203125, 17.233359673369335, 7.837158203125,
+    ),
+    (300.0, 4096, 2): (
+        49.43773997354835, 18.909300129563036, 1645.3039104314857, 12443.824816028744, 4096,
+        18.782599548995478, 22.4912109375, 18.88097866157068, 30.0888671875,
+    ),
+    (5.0, 1000, 3): (
+        7.396710699656438, 7.0690711873242495, 17.40860678574398, 107.13126165605374, 1000,
+        6.874978248272094, 1.611, 6.925369764706597, 3.827,
+    ),
+    (60.0, 200, 4): (
+        21.2067627562888, 16.96646420258371, 466.22092739697274, 1162.259398616303, 200,
+        16.746198577174013, 6.73, 16.84016298023198, 11.685,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("median", "count", "seed"), list(GOLDEN))
+def test_a_refit_in_steps_finds_the_schedule_a_fit_in_one_go_found(
+    median: float, count: int, seed: int
+) -> None:
+    """Spreading a refit over many calls changes nothing in the schedule it finds."""
+    policy = LearningPollPolicy(delay_reference=LRO_BACKOFF, min_samples=count, sample_size=count)
+    for seconds in lognormal(median, count, seed):
+        policy.learn(KIND, seconds)
+    calls_until_fitted(policy, None)
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    found = (
+        schedule.first,
+        schedule.interval,
+        schedule.tail_start,
+        schedule.horizon,
+        schedule.samples,
+        schedule.expected_delay,
+        schedule.expected_polls,
+        schedule.reference_delay,
+        schedule.reference_polls,
+    )
+    assert found == GOLDEN[median, count, seed]
+
+
+def test_no_call_does_more_than_a_small_slice_of_a_refit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refit on 4,096 samples (~70,000 schedule evaluations) never runs within one call."""
+    evaluations = 0
+    poll_for = LearnedSchedule.poll_for
+
+    def counted(self: LearnedSchedule, duration: float) -> tuple[int, float]:
+        nonlocal evaluations
+        evaluations += 1
+        return poll_for(self, duration)
+
+    monkeypatch.setattr(LearnedSchedule, "poll_for", counted)
+    policy = LearningPollPolicy(min_samples=4096)
+    most = total = 0
+    calls: list[Any] = [
+        lambda s=seconds: policy.learn(KIND, s) for seconds in lognormal(300, 4096, 2)
+    ]
+    calls += [lambda: poll_once(policy)] * 2_000
+    for call in calls:
+        evaluations = 0
+        call()
+        most, total = max(most, evaluations), total + evaluations
+    assert policy.schedule(KIND) is not None
+    assert total > 50_000  # the whole fit ran ...
+    assert most <= 1_000  # ... a slice of at most about a millisecond at a time
+
+
+def test_while_a_refit_runs_polls_follow_the_last_schedule() -> None:
+    """Until a refit is done, the schedule fitted before it decides; then the new one does."""
+    policy = taught(lognormal(30, 400, 5), min_samples=400, sample_size=400)
+    before = policy.schedule(KIND)
+    assert before is not None
+    for seconds in lognormal(300, 399, 6):
+        policy.learn(KIND, seconds)
+    assert policy.schedule(KIND) is before  # not due: the window has not turned over yet
+    policy.learn(KIND, 300.0)  # due: the refit starts
+    assert policy.schedule(KIND) is before
+    here = context(before.first, 1)
+    assert policy.next_delay(here, 0.5) == pytest.approx(before.delay(before.first, 1))
+    calls = calls_until_fitted(policy, before)
+    assert 2 <= calls <= 500
+    after = policy.schedule(KIND)
+    assert after is not None
+    assert after.samples == 400
+    assert after.horizon == max(policy.samples(KIND))  # fitted to the new window
+
+
+def test_samples_learned_during_a_refit_start_the_next_one() -> None:
+    """Jobs that end while a refit runs are kept, and the next refit fits them too."""
+    policy = LearningPollPolicy(min_samples=50, sample_size=200)
+    durations = lognormal(60, 200, 7)
+    for seconds in durations:  # learn() alone: each call advances the refit in progress
+        policy.learn(KIND, seconds)
+    policy.complete_fits()
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    assert policy.samples(KIND) == durations
+    assert schedule.samples > 150  # refits kept up with the samples
+    # The last refit fitted the window as it was when it started, as a fit in one go would.
+    window = durations[: schedule.samples]
+    alone = LearningPollPolicy(min_samples=len(window), sample_size=len(window))
+    for seconds in window:
+        alone.learn(KIND, seconds)
+    alone.complete_fits()
+    assert alone.schedule(KIND) == schedule
+
+
+def test_refits_of_several_kinds_each_complete() -> None:
+    """Refits due for two kinds at once both finish, one after the other, through polls."""
+    policy = LearningPollPolicy(min_samples=300, sample_size=300)
+    for short, long in zip(lognormal(30, 300, 8), lognormal(300, 300, 9), strict=True):
+        policy.learn(KIND, short)
+        policy.learn(OTHER, long)
+    for _ in range(2_000):
+        poll_once(policy)
+    short_schedule, long_schedule = policy.schedule(KIND), policy.schedule(OTHER)
+    assert short_schedule is not None
+    assert long_schedule is not None
+    assert short_schedule.first < long_schedule.first
+
+
+def test_complete_fits_finishes_a_refit_at_once() -> None:
+    """After learn()-ing kept durations, complete_fits() makes the schedule ready without polls."""
+    policy = LearningPollPolicy(min_samples=1000, sample_size=1000)
+    for seconds in lognormal(30, 1000, 10):
+        policy.learn(KIND, seconds)
+    assert policy.schedule(KIND) is None
+    policy.complete_fits()
+    schedule = policy.schedule(KIND)
+    assert schedule is not None
+    assert schedule.samples == 1000

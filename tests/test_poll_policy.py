@@ -98,10 +98,28 @@ def test_throttle_spaces_requests_at_the_rate_cap() -> None:
 
 
 def test_default_schedule_is_the_benchmarked_one() -> None:
-    """PollPolicy() polls at 1, 6, 13.5, 24.75, 41.625 s, then every 18.5 s, whatever the draw."""
+    """PollPolicy() polls at 4.5, 10.5, 18, 27.4, 39.1, 53.7, 72.1 s, then every 19.25 s."""
     policy = PollPolicy()
     times, at = [], 0.0
-    for polls in range(8):
+    for polls in range(9):
         at += policy.next_delay(PollContext(polls=polls, state=State.PROCESSING), draw=0.9)
         times.append(at)
-    assert times == pytest.approx([1.0, 6.0, 13.5, 24.75, 41.625, 60.125, 78.625, 97.125])
+    assert times == pytest.approx(
+        [4.5, 10.5, 18.0, 27.375, 39.09375, 53.7421875, 72.052734375, 91.302734375, 110.552734375]
+    )
+
+
+def test_default_schedule_ignores_the_draw() -> None:
+    """PollPolicy() has no jitter: every job follows the same schedule, whatever the draw."""
+    policy = PollPolicy()
+    for polls in range(8):
+        context = PollContext(polls=polls, state=State.PROCESSING)
+        assert policy.next_delay(context, draw=0.0) == policy.next_delay(context, draw=0.99)
+
+
+def test_default_schedule_slows_down_for_queued_jobs() -> None:
+    """A job still SUBMITTED after its first poll waits twice as long as a running one."""
+    policy = PollPolicy()
+    queued = PollContext(polls=2, state=State.SUBMITTED)
+    running = PollContext(polls=2, state=State.PROCESSING)
+    assert policy.next_delay(queued, draw=0.5) == 2 * policy.next_delay(running, draw=0.5)

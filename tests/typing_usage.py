@@ -24,6 +24,8 @@ from mediax_async import (
     Input,
     Job,
     JobFailedError,
+    LearnedSchedule,
+    LearningPollPolicy,
     MediaXClient,
     MediaXError,
     ModelPage,
@@ -126,6 +128,17 @@ async def submit_and_wait(client: MediaXClient) -> list[OutputFile]:
     if done.timing is not None:
         assert_type(done.timing.completed_at, dt.datetime | None)
     return files
+
+
+def seeded_learning_policy(kept: dict[str, list[float]]) -> LearningPollPolicy:
+    """A learning policy seeded with durations kept from an earlier run, ready to poll."""
+    policy = LearningPollPolicy()
+    for kind, durations in kept.items():
+        for seconds in durations:
+            policy.learn(kind, seconds)
+    policy.complete_fits()
+    assert_type(policy.schedule("musicSeperate"), LearnedSchedule | None)
+    return policy
 
 
 async def wait_for_many(client: MediaXClient, urls: list[str]) -> list[Job]:
