@@ -692,3 +692,30 @@ def test_errors_are_printed_through_the_live_display(fake: FakeMediaX, tmp_path:
     assert code == 1
     assert "mediax: error: line 2: invalid JSON" in out
     assert "line 2" not in err
+
+
+def test_wait_on_a_service_that_never_answers_gives_up_with_exit_4(fake: FakeMediaX) -> None:
+    """`mediax wait` while every GetJob is cut: exit 4 after --give-up-after, one error line."""
+    job_id = _create(fake)
+    fake.faults.set_rate(Fault.DROP, 1.0, action="GetJob")
+    started = _CLOCKS[fake].current_time()
+    code, out, err = run(fake, "wait", job_id, "--give-up-after", "30")
+    waited = _CLOCKS[fake].current_time() - started
+    assert code == 4
+    assert "waiting" in out  # the progress line; no result table: nothing ended
+    errors = [line for line in lines(err) if line.startswith("mediax: error:")]
+    assert len(errors) == 1, err
+    assert "GetJob" in errors[0]
+    assert "30 s" in errors[0]
+    assert 30 <= waited < 60
+
+
+def test_wait_gives_up_by_default_within_a_bounded_time(fake: FakeMediaX) -> None:
+    """Without the option a dead service still ends `mediax wait` (exit 4), never hangs."""
+    job_id = _create(fake)
+    fake.faults.set_rate(Fault.DROP, 1.0, action="GetJob")
+    started = _CLOCKS[fake].current_time()
+    code, _out, err = run(fake, "wait", job_id)
+    assert code == 4
+    assert _CLOCKS[fake].current_time() - started < 600
+    assert lines(err)[-1].startswith("mediax: error:")

@@ -177,3 +177,20 @@ def test_the_emulator_json_is_one_line(emulator: dict[str, str]) -> None:
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", emulator["MEDIAX_BASE_URL"])
     assert emulator["MEDIAX_SECRET_ID"]
     assert emulator["MEDIAX_SECRET_KEY"]
+
+
+def test_wait_against_a_closed_port_exits_4_with_one_error_line() -> None:
+    """`mediax wait` against a port nobody listens on: exit 4, one `mediax: error:` line."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"MEDIAX_SECRET_ID": "id", "MEDIAX_SECRET_KEY": "key"}
+    argv = mediax("--base-url", f"http://127.0.0.1:{port}", "wait", "job-1", "--give-up-after", "2")
+    with child(argv, env=env) as process:
+        code, _out, err = process.finish()
+    assert code == 4, err
+    errors = [line for line in err.splitlines() if line.startswith("mediax: error:")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err

@@ -99,7 +99,11 @@ class Outcomes:
     def give_up(self, error: BaseException) -> None:
         """Polls have failed for too long: every wait ends with the last ``error``."""
         self.given_up = error
-        logger.error("no poll has succeeded for a while; ending every wait: %s", error)
+        logger.error(
+            "no poll has succeeded for %g s; ending every wait: %s",
+            self._health.give_up_after,
+            error,
+        )
         self._interest.deliver_to_all(error)
         self._interest.fail_readers(error)
 

@@ -126,6 +126,7 @@ async def watch(
     refs: Sequence[Job | str],
     *,
     max_wait: float | None = None,
+    give_up_after: float | None = None,
 ) -> Watched:
     """Watch jobs to their end (or for ``max_wait`` seconds) with live progress."""
     ids = tuple(dict.fromkeys(ref.id if isinstance(ref, Job) else ref for ref in refs))
@@ -139,7 +140,10 @@ async def watch(
     ended: dict[str, Job | Exception] = {}
     with progress:
         waiter = client.waiter(
-            policy=ctx.policy, on_state_change=on_state_change, on_settled=progress.on_settled
+            policy=ctx.policy,
+            on_state_change=on_state_change,
+            on_settled=progress.on_settled,
+            give_up_after=give_up_after,
         )
         async with waiter:
             for ref in refs:
@@ -174,7 +178,9 @@ async def submit(ctx: Context) -> int:
             return EXIT_OK
         if not ctx.output.json_mode:
             ctx.output.line(f"created job {job.id}; watching it until it ends")
-        watched = await watch(ctx, client, [job], max_wait=args.max_wait)
+        watched = await watch(
+            ctx, client, [job], max_wait=args.max_wait, give_up_after=args.give_up_after
+        )
     (outcome,) = watched.outcomes
     if outcome is None:  # out of time: show the job as last seen, then say so
         ctx.output.job(watched.last_seen.get(job.id, job))
@@ -230,7 +236,14 @@ async def wait(ctx: Context) -> int:
     the others as last seen, and the exit code is 4.
     """
     async with ctx.client() as client:
-        watched = await watch(ctx, client, list(ctx.args.job_ids), max_wait=ctx.args.max_wait)
+        args = ctx.args
+        watched = await watch(
+            ctx,
+            client,
+            list(args.job_ids),
+            max_wait=args.max_wait,
+            give_up_after=args.give_up_after,
+        )
     pairs = list(zip(watched.ids, watched.outcomes, strict=True))
     errors = [(i, o) for i, o in pairs if isinstance(o, BaseException)]
     if ctx.output.json_mode:

@@ -214,6 +214,22 @@ def _job_options(parser: argparse.ArgumentParser, *, repository: bool = True) ->
         metavar="SECONDS",
         help="with --wait: give up watching after this long",
     )
+    _give_up_option(group)
+
+
+GIVE_UP_AFTER = 60.0
+"""Seconds of nothing but failed polls after which a command's wait ends (exit 4)."""
+
+
+def _give_up_option(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    group.add_argument(
+        "--give-up-after",
+        type=_positive_float,
+        default=GIVE_UP_AFTER,
+        metavar="SECONDS",
+        help="end the wait (exit 4) once the service has not answered for this long "
+        f"(default {GIVE_UP_AFTER:g})",
+    )
 
 
 def _add_job_commands(
@@ -335,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = commands.add_parser("wait", help="watch jobs until they end", parents=[common])
     wait.add_argument("job_ids", nargs="+", metavar="ID")
     wait.add_argument("--max-wait", type=_positive_float, metavar="SECONDS")
+    _give_up_option(wait)
 
     batch = commands.add_parser(
         "batch",
