@@ -19,25 +19,22 @@ from anyio.abc import TaskGroup
 
 from .._constants import DEFAULT_WAITER_CONCURRENCY
 from .._enums import State
-from .._exceptions import MediaXError, WaiterClosedError
+from .._exceptions import MediaXError
 from .._models import CreateJobRequest, Job
-from .._policies import PollContext, PollPolicy, PollStrategy
+from .._policies import PollPolicy, PollStrategy
 from .._source import JobSource, JobSubmitter
 from .._throttle import Throttle
 from ._health import Health, WaiterStats
-from ._interest import Interest, SingleWait, Subscriber, fresh
+from ._interest import Interest, SingleWait, fresh
 from ._memory import MemoryStore
 from ._outcomes import Outcomes
 from ._polling import Poller
-from ._store import News, PendingStore, Settle, Settlement, Watch
+from ._store import News, PendingStore
 from ._streams import CompletionStream, ResultStream, job_error
 from ._submit import Submitter
-from ._tags import batch_tag
+from ._watching import JobRef, Watching, closed_error, pending_record, ref_of
 
 __all__ = ["JobRef", "JobWaiter", "SettledHook", "StateHook"]
-
-JobRef = Job | str
-"""A job to wait for: a ``Job`` or its id."""
 
 StateHook = Callable[[Job, "State | None", State], Any]
 """``on_state_change(job, old_state, new_state)``: plain or async."""
@@ -113,7 +110,6 @@ class JobWaiter:
         self._interest = Interest()
         self.stats = WaiterStats()
         """Counts of polls, retries, errors, 429s and settled jobs."""
-        self._unwatched: list[str] = []
         self._outcomes = Outcomes(
             interest=self._interest,
             stats=self.stats,
@@ -122,6 +118,15 @@ class JobWaiter:
             shared=self._store.shared,
             on_state_change=on_state_change,
             on_settled=on_settled,
+        )
+        self._watching = Watching(
+            store=self._store,
+            policy=self._policy,
+            rng=self._random,
+            batch_polling=batch_polling,
+            interest=self._interest,
+            outcomes=self._outcomes,
+            wake=lambda delay: self._poller.wake(delay),
         )
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -140,7 +145,7 @@ class JobWaiter:
             on_fatal=self._fail_everything,
             on_given_up=self._outcomes.give_up,
             on_answer=self._outcomes.answered,
-            take_unwatched=self._take_unwatched,
+            take_unwatched=lambda: self._watching.take_unwatched(),
         )
         self._submitter = (
             Submitter(
@@ -148,8 +153,8 @@ class JobWaiter:
                 source=source,
                 lease=lease,
                 stats=self.stats,
-                watch_for=lambda job, key: self._watch_of(job)._replace(key=key),
-                on_watched=self._submitted,
+                watch_for=lambda job, key: self._watching.watch_of(job)._replace(key=key),
+                on_watched=self._watching.submitted,
             )
             if isinstance(source, JobSubmitter)
             else None
@@ -198,7 +203,7 @@ class JobWaiter:
         finally:
             with anyio.move_on_after(5, shield=True):
                 await self._poller.flush()  # what was gathered for a shared store
-            self._interest.deliver_to_all(_closed_error)
+            self._interest.deliver_to_all(closed_error)
             self._interest.end_readers()
         return None
 
@@ -216,14 +221,14 @@ class JobWaiter:
     async def add(self, job: JobRef) -> str:
         """Watch ``job`` until it ends, even with nobody waiting yet; returns its id."""
         self._require_running()
-        ((job_id, _),) = await self._watch([_ref(job)], keep=True)
+        ((job_id, _),) = await self._watching.watch([ref_of(job)], keep=True)
         return job_id
 
     async def resume(self, pending: Iterable[Mapping[str, Any] | str]) -> list[str]:
         """Take up jobs another waiter was watching (from its ``pending()``); never re-creates."""
         self._require_running()
         refs = [(r, None) if isinstance(r, str) else (str(r["id"]), None) for r in pending]
-        return [job_id for job_id, _ in await self._watch(refs, keep=True)]
+        return [job_id for job_id, _ in await self._watching.watch(refs, keep=True)]
 
     async def pending(self) -> list[dict[str, Any]]:
         """The jobs still watched, as JSON-able data for ``resume()`` after a restart.
@@ -232,79 +237,18 @@ class JobWaiter:
         waiter closed (for its own store; a shared store lists every process's);
         ``polled`` is False for a job nobody waits for any more.
         """
-        records = []
-        for job in await self._store.pending():
-            records.append(
-                {
-                    "id": job.job_id,
-                    "customId": job.job.custom_id if job.job is not None else job.tag,
-                    "state": int(job.state) if job.state is not None else None,
-                    "kind": job.kind,
-                    "polls": job.polls,
-                    "polled": job.polled,
-                }
-            )
-        return records
-
-    def _watch_of(self, job: Job) -> Watch:
-        context = PollContext(polls=0, state=job.state, elapsed=0.0, kind=job.kind)
-        return Watch(
-            job.id,
-            self._policy.next_delay(context, self._random.random()),
-            batch_tag(job.custom_id, self._batch_polling),
-            job.kind,
-            job.state,
-            None,
-            job,
-        )
-
-    async def _watch(
-        self, refs: Sequence[tuple[str, Job | None]], *, keep: bool = False
-    ) -> list[tuple[str, Job | BaseException | None]]:
-        """Watch jobs; each id with its outcome when it is already known."""
-        results: list[tuple[str, Job | BaseException | None]] = []
-        watches = []
-        for job_id, job in refs:
-            if job is not None and job.state.is_terminal:
-                await self._settle_given(job)
-                results.append((job_id, job))
-                continue
-            if keep:
-                self._interest.keep(job_id)
-            # A bare id carries no state: poll it at once.
-            watches.append(self._watch_of(job) if job is not None else Watch(job_id, 0.0))
-            results.append((job_id, None))
-        known: dict[str, Job | BaseException] = {}
-        soonest = math.inf
-        for watch, found in zip(watches, await self._store.watch(watches), strict=True):
-            if isinstance(found, Settlement):
-                known[watch.job_id] = found.outcome
-                self._interest.deliver(watch.job_id, found.outcome)
-            elif isinstance(found, News):
-                await self._news_for_watched(found)
-                soonest = 0.0
-            else:
-                soonest = min(soonest, watch.delay)
-        if soonest < math.inf:
-            self._poller.wake(soonest)
-        return [(job_id, known.get(job_id, outcome)) for job_id, outcome in results]
-
-    async def _settle_given(self, job: Job, key: str | None = None) -> None:
-        """A job handed in already terminal: settled here, once."""
-        settle = Settle(job.id, None, job)
-        if (await self._store.apply([settle]))[0]:
-            self._outcomes.report(job.id, settle, key)
+        return [pending_record(job) for job in await self._store.pending()]
 
     # -- waiting ---------------------------------------------------------------------
 
     async def wait(self, job: JobRef, timeout: float | None = None) -> Job:
         """The job once it has ended; ``WaitTimeoutError`` after ``timeout`` seconds."""
         self._require_running()
-        job_id, given = _ref(job)
+        job_id, given = ref_of(job)
         subscriber = SingleWait()
         self._interest.subscribe(job_id, subscriber, given)
         try:
-            ((_, outcome),) = await self._watch([(job_id, given)])
+            ((_, outcome),) = await self._watching.watch([(job_id, given)], keep=False)
             if outcome is not None:
                 subscriber.deliver(job_id, outcome)
             with anyio.move_on_after(self._time_left(timeout)):
@@ -312,7 +256,7 @@ class JobWaiter:
         finally:
             if subscriber.outcome is None:
                 seen = self._interest.last_seen(job_id) or given
-                self._release(job_id, subscriber)
+                self._watching.release(job_id, subscriber)
         if subscriber.outcome is None:
             raise self._outcomes.timeout_error([job_id], seen)
         return self._unwrap(subscriber.outcome)
@@ -347,15 +291,15 @@ class JobWaiter:
         self._require_running()
 
         async def start(refs: Sequence[tuple[str, Job | None]]) -> None:
-            for job_id, outcome in await self._watch(refs):
+            for job_id, outcome in await self._watching.watch(refs, keep=False):
                 if outcome is not None:
                     self._interest.deliver(job_id, outcome)
 
         return CompletionStream(
             interest=self._interest,
-            jobs=[_ref(job) for job in jobs],
+            jobs=[ref_of(job) for job in jobs],
             start=start,
-            release=self._release,
+            release=self._watching.release,
             time_left=lambda at: self._time_left(at - anyio.current_time()),
             timeout=timeout,
             timeout_error=lambda ids: self._outcomes.timeout_error(ids, None),
@@ -389,7 +333,7 @@ class JobWaiter:
         The first error for a job is raised, unless ``return_exceptions=True``
         puts each in its job's place.
         """
-        ids = [_ref(job)[0] for job in jobs]
+        ids = [ref_of(job)[0] for job in jobs]
         results: dict[str, Job | Exception] = {}
         async with self.as_completed(jobs, timeout=timeout, return_exceptions=True) as stream:
             async for outcome in stream:
@@ -442,13 +386,6 @@ class JobWaiter:
             raise TypeError("submit() needs a source that can create jobs (a JobSubmitter)")
         return await self._submitter.submit(request, key)
 
-    async def _submitted(self, job: Job, watch: Watch) -> None:
-        self._interest.keep(job.id)
-        if job.state.is_terminal:
-            await self._settle_given(job, watch.key)
-        else:
-            self._poller.wake(watch.delay)
-
     async def _take_over_orphans(self) -> None:
         assert self._submitter is not None  # started only with one
         while True:
@@ -464,42 +401,17 @@ class JobWaiter:
         yet is kept (bounded) and applied once it is. Duplicate and late news
         is harmless.
         """
-        job_id, given = _ref(job)
-        news = News(job_id, given, self._trust_callbacks)
-        (watched,) = await self._store.notify([news])
+        job_id, given = ref_of(job)
+        watched = await self._watching.notify(News(job_id, given, self._trust_callbacks))
         if watched:
             self.stats.notified += 1
-            await self._news_for_watched(news)
         return watched
-
-    async def _news_for_watched(self, news: News) -> None:
-        job = news.job
-        if news.trusted and job is not None and job.state.is_terminal:
-            settle = Settle(news.job_id, None, job)
-            if (await self._store.apply([settle]))[0]:
-                self._outcomes.report(news.job_id, settle, None)
-                return
-        self._poller.wake(0.0)
 
     # -- outcomes --------------------------------------------------------------------
 
     def _fail_everything(self, error: BaseException) -> None:
         self._poller.stop()
         self._outcomes.fail_everything(error)
-
-    def _release(self, job_id: str, subscriber: Subscriber) -> None:
-        """``subscriber`` stops waiting; a job nobody waits for any more is no longer polled."""
-        if (
-            not self._interest.unsubscribe(job_id, subscriber)
-            and not self._interest.kept(job_id)
-            and not self._store.shared
-        ):
-            self._unwatched.append(job_id)
-            self._poller.wake(0.0)  # written at the next fetch: make it now
-
-    def _take_unwatched(self) -> list[str]:
-        ids, self._unwatched = self._unwatched, []
-        return [i for i in ids if i not in self._interest and not self._interest.kept(i)]
 
     def _time_left(self, timeout: float | None) -> float:
         limit = self._deadline_at - anyio.current_time()
@@ -519,17 +431,3 @@ class JobWaiter:
     def __repr__(self) -> str:
         waits, settled = len(self._interest), self.stats.settled
         return f"JobWaiter(store={self._store!r}, waits={waits}, settled={settled})"
-
-
-def _closed_error(job_id: str) -> WaiterClosedError:
-    error = WaiterClosedError(f"the waiter closed before job {job_id} ended")
-    error.job_id = job_id
-    return error
-
-
-def _ref(job: JobRef) -> tuple[str, Job | None]:
-    if isinstance(job, Job):
-        return job.id, job
-    if not isinstance(job, str) or not job:
-        raise ValueError(f"expected a Job or a job id, got {job!r}")
-    return job, None
