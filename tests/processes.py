@@ -80,14 +80,19 @@ def child(
     *,
     env: Mapping[str, str] | None = None,
     stdout: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
     stop_signal: int = signal.SIGINT,
     grace: float = SAFETY,
 ) -> Iterator[Child]:
-    """A child process, stopped on the way out (signal, ``grace`` seconds, then kill)."""
+    """A child process, stopped on the way out (signal, ``grace`` seconds, then kill).
+
+    A child that writes much and is not read should get a file for ``stdout``
+    and ``stderr`` (a full pipe would block it).
+    """
     process = subprocess.Popen(
         list(argv),
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         bufsize=0,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

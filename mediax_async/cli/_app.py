@@ -34,6 +34,7 @@ from ._parser import (
 )
 from ._runtime import Runtime
 from ._signals import Termination, terminate_as_interrupt
+from ._worker import status, worker
 
 __all__ = ["exit_code_for", "main"]
 
@@ -48,6 +49,8 @@ _COMMANDS: dict[str, Command] = {
     "wait": wait,
     "batch": batch,
     "listen": listen,
+    "worker": worker,
+    "status": status,
 }
 
 

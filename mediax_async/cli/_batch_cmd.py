@@ -23,6 +23,7 @@ from ._listen import callback_receiver
 from ._output import Output
 from ._parser import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE
 from ._progress import JobProgress, make_progress
+from ._worker import store_of
 
 __all__ = ["batch", "line_label"]
 
@@ -161,6 +162,7 @@ async def batch(ctx: Context) -> int:
     progress = make_progress(ctx.output)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(ctx.client())
+        store = await stack.enter_async_context(store_of(ctx)) if args.store else None
         receiver, callback_url = None, None
         if args.listen is not None:  # callbacks settle the jobs, polling is the fallback
             host, port = args.listen
@@ -176,6 +178,7 @@ async def batch(ctx: Context) -> int:
             observer=_Display(ctx.output, progress),
             callback_url=callback_url,
             receiver=receiver,
+            store=store,
         )
         try:
             with progress:

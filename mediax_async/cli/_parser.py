@@ -18,6 +18,7 @@ from .._enums import (
 from .._exceptions import RequestValidationError
 from .._models import Input, Source
 from ._help import BATCH_DESCRIPTION, RESULTS_HELP, batch_kinds_help
+from ._stores import DEFAULT_NAMESPACE
 
 __all__ = [
     "EXIT_CODES",
@@ -169,6 +170,21 @@ def _callback_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
         "(default: $MEDIAX_CALLBACK_TOKEN, else a fresh random one)",
     )
     return group
+
+
+def _store_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_argument_group("shared state")
+    group.add_argument(
+        "--store",
+        required=required,
+        metavar="URL",
+        help="keep the state in Redis (redis://host:port/db) so other processes share it",
+    )
+    group.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"the store's namespace: its keys, its batch (default {DEFAULT_NAMESPACE})",
+    )
 
 
 def _common() -> argparse.ArgumentParser:
@@ -376,6 +392,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the jobs' callbacks on this address while the batch runs "
         "(polling becomes a slow fallback; --public-url and --token apply)",
     )
+
+    _store_options(batch, required=False)
+
+    worker = commands.add_parser(
+        "worker",
+        help="share the polling of a batch whose state is in a store",
+        description=(
+            "Join the processes that watch the jobs of a --store (a batch run with "
+            "`mediax batch FILE --store URL`, or other workers): claim due jobs, poll them, "
+            "take over submissions whose process died. Runs until Ctrl-C; prints one line "
+            "per job it settles (--json: one JSON object per line)."
+        ),
+        parents=[common],
+    )
+    _store_options(worker, required=True)
+    worker.add_argument("--concurrency", type=_positive_int, default=8, help="polls at once")
+
+    status = commands.add_parser(
+        "status",
+        help="count a store's jobs by state",
+        description="Jobs being submitted, watched (by last seen state) and settled (by state).",
+        parents=[common],
+    )
+    _store_options(status, required=True)
 
     listen = commands.add_parser(
         "listen",

@@ -13,6 +13,8 @@ from .. import _constants as C
 from .._client import MediaXClient
 from .._exceptions import ConfigurationError
 from .._policies import PollPolicy
+from .._waiter import PendingStore
+from ._stores import open_store
 
 __all__ = ["ClientSettings", "Runtime", "default_client"]
 
@@ -53,6 +55,8 @@ class Runtime:
 
     client_factory: Callable[[ClientSettings], MediaXClient] = default_client
     poll_policy: PollPolicy | None = None
+    store_factory: Callable[[str, str], PendingStore] = open_store
+    """``(url, namespace)`` to the store of ``--store`` (tests pass their own)."""
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     terminal: bool | None = None

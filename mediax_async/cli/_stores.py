@@ -1,0 +1,40 @@
+"""``--store URL``: where a batch's state lives when several processes share it."""
+
+from __future__ import annotations
+
+import importlib.util
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigurationError
+from .._waiter import PendingStore
+
+__all__ = ["DEFAULT_NAMESPACE", "open_store", "store_label"]
+
+DEFAULT_NAMESPACE = "mediax"
+"""The namespace of ``--store`` when ``--namespace`` is not given."""
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def open_store(url: str, namespace: str) -> PendingStore:
+    """The store at ``url`` (``redis://host:port/db``, ``rediss://``, ``unix://``)."""
+    scheme = urlsplit(url).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ConfigurationError(
+            f"--store must be a Redis URL (redis://, rediss:// or unix://), got {store_label(url)}"
+        )
+    if importlib.util.find_spec("coredis") is None:
+        raise ConfigurationError("--store needs the redis extra: pip install 'mediax-async[redis]'")
+    from ..redis import RedisStore
+
+    return RedisStore.from_url(url, namespace=namespace)
+
+
+def store_label(url: str) -> str:
+    """``url`` without its password, to show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=user + netloc).geturl()
