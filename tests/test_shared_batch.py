@@ -34,7 +34,7 @@ pytest.importorskip("coredis")
 
 HERE = Path(__file__).parent
 LINES = 3_000
-RUN_BOUND = 150.0
+RUN_BOUND = 240.0
 """Seconds the whole batch may take before the test fails (it takes far less)."""
 
 
@@ -74,10 +74,12 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 def wait_for(condition: Any, what: str, bound: float = RUN_BOUND) -> None:
     """Until ``condition()`` holds; fails after ``bound`` seconds (the event, not the time)."""
-    deadline = time.monotonic() + bound
+    started = time.monotonic()
+    deadline = started + bound
     while not condition():
         assert time.monotonic() < deadline, f"{what}: not within {bound} s"
         time.sleep(0.1)
+    print(f"{what}: after {time.monotonic() - started:.1f} s")
 
 
 def test_four_processes_share_a_batch_through_kills_and_a_redis_restart(
@@ -140,6 +142,8 @@ def test_four_processes_share_a_batch_through_kills_and_a_redis_restart(
     report = json.loads(report_path.read_text())
     err = (logs / "batch.err").read_text()
 
+    settled_by = {name: len((logs / f"{name}.out").read_text().splitlines()) for name in workers}
+    print(f"settled by each worker: {settled_by}; faults injected: {report['faults']}")
     assert code in (0, 1), err[-2000:]
     recorded = records(results)
     by_line = Counter(r["line"] for r in recorded)
@@ -169,8 +173,7 @@ def _state_name(state: int) -> str:
 async def _stream_entries(url: str, namespace: str) -> list[tuple[str, int | None]]:
     from mediax_async.redis import RedisStore
 
-    store = RedisStore.from_url(url, namespace=namespace)
-    try:
+    async with RedisStore.from_url(url, namespace=namespace) as store:
         found: list[tuple[str, int | None]] = []
         cursor = "0"
         while True:
@@ -180,5 +183,3 @@ async def _stream_entries(url: str, namespace: str) -> list[tuple[str, int | Non
                 found.append((entry.settlement.job_id, int(job.state) if job else None))
             if len(entries) < 1_000:
                 return found
-    finally:
-        await store.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -27,6 +27,10 @@ _SCAN = 1_000
 async def store_of(ctx: Context) -> AsyncIterator[PendingStore]:
     """The ``--store`` of the command, closed on the way out."""
     store = ctx.runtime.store_factory(ctx.args.store, ctx.args.namespace)
+    if isinstance(store, AbstractAsyncContextManager):  # RedisStore: its connections
+        async with store:
+            yield store
+        return
     try:
         yield store
     finally:
