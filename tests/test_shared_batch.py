@@ -183,3 +183,47 @@ async def _stream_entries(url: str, namespace: str) -> list[tuple[str, int | Non
                 found.append((entry.settlement.job_id, int(job.state) if job else None))
             if len(entries) < 1_000:
                 return found
+
+
+def test_a_batch_whose_every_process_died_resumes_on_a_rerun(
+    emulator: tuple[dict[str, str], Path, Child], tmp_path: Path
+) -> None:
+    """SIGKILL the only process mid-batch; the same command again re-creates and loses nothing."""
+    env, report_path, fake = emulator
+    lines = 300
+    source = tmp_path / "jobs.jsonl"
+    results = tmp_path / "jobs.results.jsonl"
+    write_batch(source, lines)
+    with RedisServer(tmp_path / "redis") as redis:
+        store = ["--store", redis.url, "--namespace", "rerun", "--lease", "5"]
+        argv = mediax("--json", "batch", str(source), "--concurrency", "16", *store)
+        out = os.open(tmp_path / "first.out", os.O_WRONLY | os.O_CREAT)
+        with child(argv, env=env, stdout=out, stderr=out) as first:
+            wait_for(lambda: len(records(results)) >= lines // 5, "the first records")
+            first.process.kill()
+            first.process.wait(timeout=SAFETY)
+        os.close(out)
+        before = len(records(results))
+        with child(argv, env=env) as rerun:
+            code, summary_text, err = rerun.finish(timeout=RUN_BOUND)
+        with child(mediax("--json", "status", *store[:4]), env=env) as status:
+            status_code, status_text, _ = status.finish()
+    fake.process.send_signal(signal.SIGINT)
+    fake.process.wait(timeout=SAFETY)
+    report = json.loads(report_path.read_text())
+
+    assert code in (0, 1), err[-2000:]
+    summary = json.loads(summary_text)
+    assert summary["skipped"] == before
+    recorded = records(results)
+    assert sorted(Counter(r["line"] for r in recorded).items()) == [
+        (n, 1) for n in range(1, lines + 1)
+    ]
+    jobs = {job["id"]: job for job in report["jobs"]}
+    assert len(jobs) == lines, f"{len(jobs) - lines} jobs created twice"
+    assert {r["job_id"] for r in recorded} == set(jobs)
+    assert status_code == 0
+    counts = json.loads(status_text)
+    assert counts["submitting"] == 0
+    assert counts["watched"] == {}
+    assert sum(counts["settled"].values()) == lines

@@ -116,7 +116,8 @@ class BatchRunner:
     hears of every callback it takes, so a slow ``policy`` is enough
     (``CALLBACK_POLL_POLICY``, the default then). With a shared ``store``
     (``RedisStore``) the batch's state outlives this process: other processes
-    (``mediax worker``) share its polling, and a rerun takes it up.
+    (``mediax worker``) share its polling, and a rerun takes it up; ``lease``
+    is how long this process's claims outlive it (the waiter's default unless given).
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class BatchRunner:
         callback_url: str | None = None,
         receiver: CallbackReceiver | None = None,
         store: PendingStore | None = None,
+        lease: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
@@ -143,6 +145,7 @@ class BatchRunner:
         self._callback_url = callback_url
         self._receiver = receiver
         self._store = store
+        self._lease = lease
 
     @property
     def results_path(self) -> Path:
@@ -275,6 +278,7 @@ class _Run:
             max_concurrency=runner._concurrency,
             on_state_change=self._state_changed,
             store=runner._store,
+            lease=runner._lease,
         )
 
     async def _submit_all(self, waiter: JobWaiter, lines: Sequence[BatchLine]) -> None:

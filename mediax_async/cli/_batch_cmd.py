@@ -179,6 +179,7 @@ async def batch(ctx: Context) -> int:
             callback_url=callback_url,
             receiver=receiver,
             store=store,
+            lease=args.lease,
         )
         try:
             with progress:

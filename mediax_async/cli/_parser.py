@@ -20,6 +20,8 @@ from .._models import Input, Source
 from ._help import BATCH_DESCRIPTION, RESULTS_HELP, batch_kinds_help
 from ._stores import DEFAULT_NAMESPACE
 
+DEFAULT_LEASE = 120.0
+
 __all__ = [
     "EXIT_CODES",
     "JOB_COMMANDS",
@@ -172,7 +174,7 @@ def _callback_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
     return group
 
 
-def _store_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _store_options(parser: argparse.ArgumentParser, *, required: bool, lease: bool = True) -> None:
     group = parser.add_argument_group("shared state")
     group.add_argument(
         "--store",
@@ -185,6 +187,15 @@ def _store_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
         default=DEFAULT_NAMESPACE,
         help=f"the store's namespace: its keys, its batch (default {DEFAULT_NAMESPACE})",
     )
+    if lease:
+        group.add_argument(
+            "--lease",
+            type=_positive_float,
+            default=DEFAULT_LEASE,
+            metavar="SECONDS",
+            help="how long a claim on a job or a submission outlives a process that died "
+            f"(default {DEFAULT_LEASE:g})",
+        )
 
 
 def _common() -> argparse.ArgumentParser:
@@ -415,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Jobs being submitted, watched (by last seen state) and settled (by state).",
         parents=[common],
     )
-    _store_options(status, required=True)
+    _store_options(status, required=True, lease=False)
 
     listen = commands.add_parser(
         "listen",

@@ -67,6 +67,7 @@ async def worker(ctx: Context) -> int:
             policy=ctx.policy,
             max_concurrency=args.concurrency,
             on_settled=on_settled,
+            lease=args.lease,
         )
         async with waiter:
             output.note(
