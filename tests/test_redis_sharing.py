@@ -1,0 +1,156 @@
+"""Two waiters on two ``RedisStore`` s of one namespace behave as one: a real redis-server.
+
+Each waiter stands for a process (its own store, its own connections). The
+fake service is in-process; jobs end after a fixed time, and nothing
+asserted depends on how fast the machine is: polls can only come later on a
+busy machine, never more often.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from redis_server import RedisServer
+from store_contract import ManualClock, job
+
+from mediax_async import CallbackReceiver, PollPolicy, State
+from mediax_async.stores import Settle, Watch
+from mediax_async.testing import FakeMediaX, FixedDuration, Profile, Schedule
+
+pytest.importorskip("coredis")
+
+from mediax_async.redis import RedisStore
+
+pytestmark = pytest.mark.anyio
+_namespaces = itertools.count()
+FAST = PollPolicy(first_delay=0.05, initial_interval=0.1, multiplier=1.0, max_interval=0.1)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(Path(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"share-{next(_namespaces)}"
+
+
+@asynccontextmanager
+async def two_stores(
+    server: RedisServer, namespace: str, **options: object
+) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    async with (
+        RedisStore.from_url(server.url, namespace=namespace, **options) as one,  # type: ignore[arg-type]
+        RedisStore.from_url(server.url, namespace=namespace, **options) as two,  # type: ignore[arg-type]
+    ):
+        yield one, two
+
+
+async def test_two_waiters_share_the_polling_of_their_jobs(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Jobs added on either waiter are polled once per round between them, and end both's waits."""
+    duration = 0.45
+    fake = FakeMediaX(
+        seed=1,
+        schedule=Schedule(
+            default=Profile(queue=FixedDuration(0), processing=FixedDuration(duration))
+        ),
+    )
+    async with fake.client() as client, two_stores(redis_server, namespace) as (one, two):
+        jobs = [
+            await client.submit_separation(f"https://e.com/{n}.mp3", content_id="r")
+            for n in range(20)
+        ]
+        async with (
+            client.waiter(store=one, policy=FAST, max_concurrency=4) as a,
+            client.waiter(store=two, policy=FAST, max_concurrency=4) as b,
+        ):
+            for n, created in enumerate(jobs):
+                await (a if n % 2 else b).add(created)
+            with anyio.fail_after(30):  # a bound, not a wait: jobs end in half a second
+                ended_a = await a.wait_all(jobs)
+                ended_b = await b.wait_all(jobs)
+    assert {j.state for j in ended_a} == {j.state for j in ended_b} == {State.COMPLETED}
+    polls = Counter(r.body["getJobRequest"]["id"] for r in fake.requests if r.action == "GetJob")
+    # One waiter alone: at most one poll per 0.1 s of the job's life, plus the one that sees it end.
+    most = int(duration / 0.1) + 2
+    assert max(polls.values()) <= most, polls
+    assert a.stats.polls > 0
+    assert b.stats.polls > 0  # both did part of the work
+
+
+async def test_a_429_in_one_process_pauses_polling_in_all(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A pause set through one store holds every claim through the other, until it ends."""
+    clock = ManualClock()
+    async with two_stores(redis_server, namespace, clock=clock) as (one, two):
+        await two.watch([Watch("j1", 0.0)])
+        await one.pause(30.0)
+        held = await two.claim(10, 60.0)
+        assert held.claims == []
+        assert 29.0 < held.paused <= 30.0
+        clock.advance(30.5)
+        (claim,) = (await two.claim(10, 60.0)).claims
+        assert [c.job_id for c in claim.jobs] == ["j1"]
+
+
+async def test_a_callback_taken_by_any_process_ends_the_wait_in_the_one_that_waits(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A receiver attached to waiter B settles a job only waiter A waits for (trusted callbacks)."""
+    fake = FakeMediaX(
+        seed=2,
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(1e9))),
+    )
+    slow = PollPolicy(first_delay=3600, initial_interval=3600, max_interval=3600)
+    receiver = CallbackReceiver()
+    async with fake.client() as client, two_stores(redis_server, namespace) as (one, two):
+        created = await client.submit_separation("https://e.com/a.mp3", content_id="r")
+        async with (
+            client.waiter(store=one, policy=slow) as a,
+            client.waiter(store=two, policy=slow, trust_callbacks=True) as b,
+        ):
+            receiver.attach(b)
+            await a.add(created)
+            fake.force_state(created.id, State.COMPLETED)
+            done = fake.job(created.id)
+            from mediax_async import parse_job
+
+            assert await receiver.deliver(parse_job(done))
+            with anyio.fail_after(10):
+                ended = await a.wait(created)
+    assert ended.state == State.COMPLETED
+    assert not [r for r in fake.requests if r.action == "GetJob"]  # settled by the callback alone
+
+
+async def test_results_unacknowledged_by_a_dead_reader_go_to_a_reader_elsewhere(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A group's entries read in one process and never acknowledged are redelivered in another."""
+    clock = ManualClock()
+    async with two_stores(redis_server, namespace, clock=clock) as (one, two):
+        await one.apply([Settle(f"j{n}", None, job(f"j{n}", State.COMPLETED)) for n in range(3)])
+        taken = await one.read_results("batch", "dies", 10, 0.0)
+        assert [e.settlement.job_id for e in taken] == ["j0", "j1", "j2"]
+        assert await two.read_results("batch", "lives", 10, 0.0) == []
+        clock.advance(61.0)  # "dies" never acknowledged them
+        back = await two.read_results("batch", "lives", 10, 0.0)
+        assert [e.settlement.job_id for e in back] == ["j0", "j1", "j2"]
+        await two.ack_results("batch", [e.entry_id for e in back])
+        clock.advance(61.0)
+        assert await one.read_results("batch", "third", 10, 0.0) == []
