@@ -36,6 +36,9 @@ DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_WAITER_CONCURRENCY = 16
 """Polls a waiter keeps in flight at once, unless told otherwise."""
 
+DEFAULT_WAITER_LEASE = 120.0
+"""Seconds a claimed job (or submission) stays with its worker before anyone may take it."""
+
 RETRY_INITIAL_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
 RETRY_MULTIPLIER = 2.0

@@ -24,13 +24,9 @@ from typing import Any
 import anyio
 import pytest
 from processes import SAFETY, Child, child, mediax
-from redis_server import RedisServer, redis_server_available
+from redis_server import RedisServer
 
-pytestmark = pytest.mark.skipif(
-    not redis_server_available(), reason="needs redis-server (.ci/run installs it)"
-)
 pytest.importorskip("uvicorn")
-pytest.importorskip("coredis")
 
 HERE = Path(__file__).parent
 LINES = 3_000
@@ -94,7 +90,7 @@ def test_four_processes_share_a_batch_through_kills_and_a_redis_restart(
     logs = tmp_path / "logs"
     logs.mkdir()
     with RedisServer(tmp_path / "redis", appendonly=True) as redis:
-        store = ["--store", redis.url, "--namespace", "shared-test"]
+        store = ["--store", redis.url, "--namespace", "shared-test", "--lease", "10"]
 
         def log(name: str) -> int:
             return os.open(logs / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)

@@ -12,6 +12,7 @@ import anyio.to_thread
 import attrs
 
 from .._callbacks import CALLBACK_POLL_POLICY
+from .._constants import DEFAULT_WAITER_LEASE
 from .._enums import State
 from .._exceptions import (
     AuthenticationError,
@@ -192,6 +193,8 @@ class _Run:
         self._client = runner._client
         self._results = results
         self._summary = summary
+        lease = runner._lease if runner._lease is not None else DEFAULT_WAITER_LEASE
+        self._grace = max(UNSURE_GRACE, 2 * lease)
         self._by_key: dict[str, BatchLine] = {}
         self._by_job: dict[str, BatchLine] = {}
         self._send, self._receive = anyio.create_memory_object_stream[
@@ -241,12 +244,13 @@ class _Run:
 
         A line whose job may exist (its CreateJob answer was lost and the lookup
         failed) waits while the waiter keeps looking it up; once only such lines
-        are left, they get ``UNSURE_GRACE`` seconds more, and those whose job is
-        still unknown are recorded as errors (a rerun looks them up again).
+        are left, they get ``UNSURE_GRACE`` seconds more (twice the lease if longer:
+        a process that died holding the look-up lets it go only when its lease ends),
+        and those whose job is still unknown are recorded as errors (a rerun looks them up again).
         """
         unsure: dict[int, tuple[BatchLine, JobMayExistError]] = {}
         while remaining:
-            grace = UNSURE_GRACE if remaining <= unsure.keys() else math.inf
+            grace = self._grace if remaining <= unsure.keys() else math.inf
             with anyio.move_on_after(grace) as waited:
                 item = await self._receive.receive()
             if waited.cancelled_caught:

@@ -17,7 +17,7 @@ from typing import Any, Literal, overload
 import anyio
 from anyio.abc import TaskGroup
 
-from .._constants import DEFAULT_WAITER_CONCURRENCY
+from .._constants import DEFAULT_WAITER_CONCURRENCY, DEFAULT_WAITER_LEASE
 from .._enums import State
 from .._exceptions import MediaXError
 from .._models import CreateJobRequest, Job
@@ -41,8 +41,7 @@ StateHook = Callable[[Job, "State | None", State], Any]
 SettledHook = Callable[[str, "Job | BaseException"], Any]
 """``on_settled(job_id, job_or_error)``: plain or async."""
 
-DEFAULT_LEASE = 120.0
-"""Seconds a claimed job (or submission) stays with its worker before anyone may take it."""
+DEFAULT_LEASE = DEFAULT_WAITER_LEASE
 _ORPHAN_CHECK = 5.0
 
 

@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 from collections.abc import Callable
 
+from .._constants import DEFAULT_WAITER_LEASE
 from .._enums import (
     BgmOutputType,
     HummingOutputType,
@@ -20,7 +21,7 @@ from .._models import Input, Source
 from ._help import BATCH_DESCRIPTION, RESULTS_HELP, batch_kinds_help
 from ._stores import DEFAULT_NAMESPACE
 
-DEFAULT_LEASE = 120.0
+DEFAULT_LEASE = DEFAULT_WAITER_LEASE
 
 __all__ = [
     "EXIT_CODES",
