@@ -211,7 +211,7 @@ class MediaXClient:
 
     async def _get_job(self, job_id: str, *, retry: bool) -> Job:
         def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
-            return parse_job_answer("GetJob", answer, redactor)
+            return parse_job_answer("GetJob", answer, redactor, job_id=job_id)
 
         return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
 

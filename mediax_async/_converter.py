@@ -269,7 +269,7 @@ def parse_job(data: bytes | str | Mapping[str, Any]) -> Job:
     if isinstance(data, (bytes, bytearray, memoryview, str)):
         try:
             data = json.loads(_json_text(data))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ResponseError(f"not a job: invalid JSON ({exc.__class__.__name__})") from None
     if data.__class__ is not dict and not isinstance(data, Mapping):
         raise ResponseError(f"not a job: expected a JSON object, got {type(data).__name__}")

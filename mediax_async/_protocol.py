@@ -179,10 +179,20 @@ def _contains(echoed: Any, sent: Any) -> bool:
 # -- answers --------------------------------------------------------------------
 
 
-def parse_job_answer(action: str, answer: Answer, redactor: Redactor) -> tuple[Job, str | None]:
-    """A job from a CreateJob or GetJob answer (``<action>Response.job``)."""
+def parse_job_answer(
+    action: str, answer: Answer, redactor: Redactor, *, job_id: str | None = None
+) -> tuple[Job, str | None]:
+    """A job from a CreateJob or GetJob answer (``<action>Response.job``).
+
+    With ``job_id`` (GetJob), an answer about any other job is a
+    ``ResponseError``: it is never taken for the job asked for.
+    """
     payload, request_id = parse_payload(action, answer, redactor)
-    return _structure_field(payload, "job", Job, action, answer, request_id, redactor), request_id
+    job: Job = _structure_field(payload, "job", Job, action, answer, request_id, redactor)
+    if job_id is not None and job.id != job_id:
+        reason = f"it is about job {_shown(job.id)}, not {_shown(job_id)}"
+        raise _shape_error(action, answer, request_id, redactor, redactor(reason))
+    return job, request_id
 
 
 def parse_jobs_answer(answer: Answer, redactor: Redactor) -> tuple[list[Job], str | None]:
@@ -271,16 +281,28 @@ def _server_now(answer: Answer) -> dt.datetime | None:
         return None
 
 
+def _shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted, shortened to about ``limit`` characters."""
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
 def _lower_first(action: str) -> str:
     return action[:1].lower() + action[1:]
 
 
 def _decode_json(content: bytes) -> Any:
+    """The JSON document of a body, or ``_NOT_JSON``.
+
+    JSON nested deeper than the decoder can recurse is not JSON either: it is
+    an answer no service sends, and it must be a ``ResponseError`` like any
+    other unreadable body (on CreateJob, an ambiguous one), never a
+    ``RecursionError`` that escapes every handler.
+    """
     if not content:
         return _NOT_JSON
     try:
         return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return _NOT_JSON
 
 
