@@ -237,23 +237,52 @@ class MediaXClient:
     async def iter_model_pages(
         self, page_size: int = C.LIST_MODELS_MAX_LIMIT
     ) -> AsyncIterator[ModelPage]:
-        """Every page of ListModels, in order, until ``total`` models have been seen."""
-        list_models_payload(0, page_size)  # check page_size before the first request
-        offset = 0
-        while True:
-            page = await self.list_models(offset=offset, limit=page_size)
+        """Every page of ListModels, in order, until ``total`` models have been seen.
+
+        A service that does not page as it says cannot keep the walk going for
+        ever: it ends at an empty page, at a page with no model that an earlier
+        page did not already give (a service that ignores ``offset``), and once
+        the offset reaches the smallest ``total`` answered so far (a total
+        that grows with every page is not followed).
+        """
+        async for page, _ in self._walk_model_pages(page_size):
             yield page
-            offset += len(page.models)
-            if not page.models or offset >= page.total:
-                return
 
     async def iter_models(
         self, page_size: int = C.LIST_MODELS_MAX_LIMIT
     ) -> AsyncIterator[SingingModel]:
-        """Every singing voice model, page after page."""
-        async for page in self.iter_model_pages(page_size):
-            for model in page.models:
+        """Every singing voice model, page after page, each once.
+
+        A model that a later page repeats (a list that shifted while it was
+        walked) is not given again; the walk ends as ``iter_model_pages`` does.
+        """
+        async for _, fresh in self._walk_model_pages(page_size):
+            for model in fresh:
                 yield model
+
+    async def _walk_model_pages(
+        self, page_size: int
+    ) -> AsyncIterator[tuple[ModelPage, list[SingingModel]]]:
+        """Each page, with the models on it that no earlier page gave."""
+        list_models_payload(0, page_size)  # check page_size before the first request
+        offset = 0
+        total: int | None = None
+        seen: set[tuple[str, object]] = set()
+        while True:
+            page = await self.list_models(offset=offset, limit=page_size)
+            fresh = []
+            for model in page.models:
+                key = (model.name, model.created_at)
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(model)
+            if offset and not fresh:
+                return  # an empty page, or one that repeats what was seen
+            yield page, fresh
+            offset += len(page.models)
+            total = page.total if total is None else min(total, page.total)
+            if not page.models or offset >= total:
+                return
 
     # -- one call per kind of job ---------------------------------------------------
 

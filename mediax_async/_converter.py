@@ -110,6 +110,13 @@ def _is_wire_enum(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, WireEnum)
 
 
+def _structure_int(value: Any, cl: type[int]) -> int:
+    # Registered for int, so bool (an int subclass) dispatches here as well.
+    if isinstance(value, bool) and cl is not bool:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return cl(value)
+
+
 # The value hooks, by predicate; the generated decoders look a field's type up here too.
 _VALUE_HOOKS: tuple[tuple[Callable[[Any], bool], StructureHook, Callable[..., Any]], ...] = (
     (_is_optional_datetime, _structure_millis, _unstructure_millis),
@@ -118,6 +125,11 @@ _VALUE_HOOKS: tuple[tuple[Callable[[Any], bool], StructureHook, Callable[..., An
 for _predicate, _structure_hook, _unstructure_hook in _VALUE_HOOKS:
     converter.register_structure_hook_func(_predicate, _structure_hook)
     converter.register_unstructure_hook_func(_predicate, _unstructure_hook)
+# cattrs looks a class up by its MRO before it tries predicates: a wire enum would find
+# int's hook (``State(True)`` is SUBMITTED) unless its own is registered by class too.
+# A boolean is no integer either (``int(True)`` is 1), for an enum or an int field.
+converter.register_structure_hook(WireEnum, _structure_enum)
+converter.register_structure_hook(int, _structure_int)
 
 
 def _value_hook(t: Any) -> StructureHook | None:

@@ -6,12 +6,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import cattrs
+import httpx
 import pytest
 from seeds import (
     PLACEHOLDERS,
     SECRET_KEY,
     Ambiguous,
     ScriptedService,
+    Sent,
     answer,
     client_for,
     example,
@@ -19,11 +22,14 @@ from seeds import (
 )
 
 from mediax_async import (
+    Job,
     MediaXClient,
     MediaXError,
     ResponseError,
     RetryPolicy,
     ServerError,
+    State,
+    converter,
     parse_job,
     separation_request,
 )
@@ -164,3 +170,120 @@ async def test_create_job_answered_too_deep_is_recovered_through_list_jobs() -> 
         job = await client.create_job(request)
     assert service.actions() == ["CreateJob", "ListJobs"]
     assert list(service.jobs) == [job.id]
+
+
+# -- 14: iter_models against a lying total ----------------------------------------------
+
+
+def models(names: range) -> list[dict[str, Any]]:
+    return [{"name": f"voice_{n:03d}", "createdAt": str(1610513575000 + n)} for n in names]
+
+
+def model_answer(page: list[dict[str, Any]], total: int) -> httpx.Response:
+    return answer(200, {"listModelsResponse": {"models": page, "total": total}})
+
+
+def paging(
+    pages: Callable[[int, int], tuple[list[dict[str, Any]], int]],
+) -> ScriptedService:
+    """A service whose ListModels answers ``pages(offset, limit) -> (models, total)``."""
+
+    def step(sent: Sent) -> httpx.Response:
+        page, total = pages(sent.payload["offset"], sent.payload["limit"])
+        return model_answer(page, total)
+
+    service = ScriptedService()
+    service.then("ListModels", *[step] * 50)
+    return service
+
+
+async def test_iter_models_stops_on_a_page_that_repeats() -> None:
+    """A service that ignores ``offset`` and claims a huge total gives its page once."""
+    service = paging(lambda offset, limit: (models(range(3)), 1_000_000))
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models(page_size=3)]
+    assert names == ["voice_000", "voice_001", "voice_002"]
+    assert service.actions() == ["ListModels"] * 2
+
+
+async def test_iter_models_stops_on_pages_that_cycle() -> None:
+    """Pages A, B, A, B... stop at the first page with nothing new."""
+    service = paging(lambda offset, limit: (models(range(offset % 4, offset % 4 + 2)), 10**9))
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models(page_size=2)]
+    assert names == [f"voice_{n:03d}" for n in range(4)]
+    assert len(service.sent) == 3
+
+
+async def test_iter_models_skips_models_seen_on_an_earlier_page() -> None:
+    """A list that shifted between pages does not give a model twice, and goes on."""
+    pages = {0: models(range(3)), 3: models(range(2, 5)), 6: models(range(5, 6))}
+    service = paging(lambda offset, limit: (pages.get(offset, []), 7))
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models(page_size=3)]
+    assert names == [f"voice_{n:03d}" for n in range(6)]
+
+
+async def test_iter_models_stops_on_an_empty_page() -> None:
+    """An empty page ends the walk whatever total it claims."""
+    service = paging(lambda offset, limit: (models(range(2)) if offset == 0 else [], 10**9))
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models(page_size=2)]
+    assert names == ["voice_000", "voice_001"]
+    assert len(service.sent) == 2
+
+
+async def test_iter_models_stops_past_the_first_total_even_if_it_grows() -> None:
+    """A total that grows with every page does not lead the walk on for ever."""
+    service = paging(lambda offset, limit: (models(range(offset, offset + limit)), offset + 10))
+    async with client_for(service) as client:
+        names = [m.name async for m in client.iter_models(page_size=4)]
+    assert names == [f"voice_{n:03d}" for n in range(12)]
+    assert [s.payload["offset"] for s in service.sent] == [0, 4, 8]
+
+
+# -- 15: a boolean is not an integer ---------------------------------------------------
+
+
+BOOLEAN_PLACES = [
+    lambda job, v: job.update(state=v),
+    lambda job, v: job["outputs"][0]["smartContentDescriptor"]["musicSeperate"].update(method=v),
+    lambda job, v: job.update(timeout=v),
+    lambda job, v: job["outputs"][0].update(inputSelectors=[v]),
+]
+
+
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize("change", BOOLEAN_PLACES, ids=["state", "nested-enum", "int", "ints"])
+def test_a_boolean_is_never_an_integer(value: bool, change: Callable[[Any, bool], None]) -> None:
+    """``"state": true`` (or any enum or integer field set to a boolean) is not a job."""
+    job = a_job(state=3)
+    change(job, value)
+    with pytest.raises(ResponseError, match="not a job"):
+        parse_job(job)
+    with pytest.raises(cattrs.ClassValidationError):
+        converter.structure(job, Job)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_an_enum_hook_refuses_a_boolean(value: bool) -> None:
+    """The converter's hook for every wire enum refuses a boolean: it is not a state."""
+    with pytest.raises(TypeError):
+        converter.structure(value, State)
+    assert converter.structure(3, State) is State.COMPLETED
+    assert converter.structure(6, State).name == "UNKNOWN_6"
+
+
+@pytest.mark.parametrize("change", BOOLEAN_PLACES, ids=["state", "nested-enum", "int", "ints"])
+def test_the_fast_decoder_refuses_a_boolean_integer(change: Callable[[Any, bool], None]) -> None:
+    """The generated decoder does not take ``true`` for an integer or enum either."""
+    from mediax_async._converter import _decoders
+    from mediax_async._fastdecode import Mismatch
+
+    decode = _decoders.decoder(Job)
+    assert decode is not None
+    assert decode(a_job(state=1)).state is State.SUBMITTED
+    job = a_job()
+    change(job, True)
+    with pytest.raises(Mismatch):
+        decode(job)
