@@ -20,7 +20,7 @@ from ._builders import (
     singing_training_request,
 )
 from ._exceptions import ConfigurationError
-from ._models import CreateJobRequest, Job, ModelPage, SingingModel
+from ._models import CreateJobRequest, Job, JobList, ModelPage, SingingModel
 from ._policies import RetryPolicy
 from ._protocol import (
     Credentials,
@@ -36,6 +36,7 @@ from ._protocol import (
 from ._redact import Redactor
 from ._source import Failure
 from ._transport import JSON_HEADERS, Transport, classify_failure, logger
+from ._validation import http_url
 
 if TYPE_CHECKING:
     from ._policies import PollStrategy
@@ -107,9 +108,12 @@ class MediaXClient:
             raise ConfigurationError("missing " + " and ".join(missing))
         assert secret_id is not None  # for mypy: checked above
         assert secret_key is not None
+        from_environment = not base_url and bool(os.environ.get(C.ENV_BASE_URL))
         base = base_url or os.environ.get(C.ENV_BASE_URL) or C.DEFAULT_BASE_URL
-        if not base.startswith(("https://", "http://")):
-            raise ConfigurationError(f"base_url must start with https:// or http://, got {base!r}")
+        problem = http_url(base)
+        if problem is not None:
+            where = f"environment variable {C.ENV_BASE_URL}" if from_environment else "base_url"
+            raise ConfigurationError(f"{where} {problem}")
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
         if retry_policy is None:
@@ -215,15 +219,20 @@ class MediaXClient:
 
         return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
 
-    async def list_jobs(self, custom_id: str, *, retry: bool = True) -> list[Job]:
-        """Every job created with ``custom_id`` (the service does not keep it unique)."""
+    async def list_jobs(self, custom_id: str, *, retry: bool = True) -> JobList:
+        """Every job created with ``custom_id`` (the service does not keep it unique).
+
+        A ``JobList``: a list of jobs with the ``total`` the service says it
+        holds. When ``complete`` is False (``total`` above the jobs listed),
+        the answer is partial, and a job missing from it may still exist.
+        """
         return await self._list_jobs(custom_id, retry=retry)
 
     def classify_failure(self, error: Exception) -> Failure:
         """What a failed ``get_job`` / ``list_jobs`` means for a waiter (``JobSource``)."""
         return classify_failure(error)
 
-    async def _list_jobs(self, custom_id: str, *, retry: bool) -> list[Job]:
+    async def _list_jobs(self, custom_id: str, *, retry: bool) -> JobList:
         return await self._transport.call(
             "ListJobs", list_jobs_payload(custom_id), parse_jobs_answer, retry=retry
         )

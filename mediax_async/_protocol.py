@@ -28,7 +28,7 @@ from ._exceptions import (
     ResponseError,
     ServerError,
 )
-from ._models import CreateJobRequest, Job, ModelPage
+from ._models import CreateJobRequest, Job, JobList, ModelPage
 from ._redact import Redactor
 
 __all__ = [
@@ -195,16 +195,28 @@ def parse_job_answer(
     return job, request_id
 
 
-def parse_jobs_answer(answer: Answer, redactor: Redactor) -> tuple[list[Job], str | None]:
-    """The jobs of a ListJobs answer (``listJobsResponse.jobs``; none is an empty list)."""
+def parse_jobs_answer(answer: Answer, redactor: Redactor) -> tuple[JobList, str | None]:
+    """The jobs of a ListJobs answer (``listJobsResponse.jobs``; none is an empty list).
+
+    They come as a ``JobList`` whose ``total`` is ``listJobsResponse.total``
+    (at least the jobs listed; their number when the answer has none): a total
+    above the jobs listed says the answer is incomplete. A total that is not
+    a count is a ``ResponseError``, since completeness cannot be told then.
+    """
     payload, request_id = parse_payload("ListJobs", answer, redactor)
     raw = payload.get("jobs")
     if raw is None:
-        return [], request_id
+        raw = []
     if not isinstance(raw, list):
         raise _shape_error("ListJobs", answer, request_id, redactor, "jobs is not a list")
+    total = payload.get("total")
+    if isinstance(total, str) and total.isdigit():
+        total = int(total)
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        reason = redactor(f"total is not a count: {_shown(json.dumps(total))}")
+        raise _shape_error("ListJobs", answer, request_id, redactor, reason)
     jobs = [_structure_value(item, Job, "ListJobs", answer, request_id, redactor) for item in raw]
-    return jobs, request_id
+    return JobList(jobs, None if total is None else max(total, len(jobs))), request_id
 
 
 def parse_model_page_answer(answer: Answer, redactor: Redactor) -> tuple[ModelPage, str | None]:

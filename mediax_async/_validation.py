@@ -25,6 +25,7 @@ __all__ = [
     "MODEL_NAME_PATTERN",
     "callback_url",
     "checked",
+    "http_url",
     "is_lenient",
     "lenient",
 ]
@@ -115,6 +116,15 @@ def callback_url(value: Any) -> str | None:
 
     The service POSTs the finished job there; a URL it cannot call would only
     make the callback silently never arrive.
+    """
+    return http_url(value)
+
+
+def http_url(value: Any) -> str | None:
+    """A check of a URL to send to: ``http://`` or ``https://``, a host, a port 1-65535, no spaces.
+
+    Also the client's base URL: a URL no request can reach is a configuration
+    error when the client is made, not a network error at its first request.
     """
     if not isinstance(value, str) or not value:
         return f"must be a non-empty string, got {value!r}"

@@ -17,6 +17,7 @@ from mediax_async import (
     ImageBgmGeneration,
     Input,
     Job,
+    JobList,
     MediaXError,
     ModelPage,
     MusicComposerHumming,
@@ -339,6 +340,32 @@ def test_list_jobs_answer_without_jobs_is_empty() -> None:
     """A ListJobs answer without ``jobs`` means no job has that custom id."""
     jobs, _ = parse_jobs_answer(ok({"requestId": "r", "listJobsResponse": {"total": 0}}), REDACTOR)
     assert jobs == []
+
+
+@pytest.mark.parametrize(
+    ("total", "expected", "complete"),
+    [(None, 1, True), (1, 1, True), (0, 1, True), (3, 3, False), ("3", 3, False)],
+)
+def test_list_jobs_answer_is_a_job_list_with_its_total(
+    total: Any, expected: int, complete: bool
+) -> None:
+    """The jobs come as a ``JobList``: a ``total`` above the jobs listed makes it incomplete."""
+    payload: dict[str, Any] = {"jobs": [{"id": "j1", "state": 1}]}
+    if total is not None:
+        payload["total"] = total
+    jobs, _ = parse_jobs_answer(ok({"requestId": "r", "listJobsResponse": payload}), REDACTOR)
+    assert isinstance(jobs, JobList)
+    assert [job.id for job in jobs] == ["j1"]
+    assert jobs.total == expected
+    assert jobs.complete is complete
+
+
+@pytest.mark.parametrize("total", [True, -1, 1.5, "many", [3]], ids=repr)
+def test_list_jobs_answer_with_a_total_that_is_no_count_is_a_response_error(total: Any) -> None:
+    """A ``total`` that is not a count cannot say whether the list is complete: ResponseError."""
+    document = {"requestId": "r", "listJobsResponse": {"jobs": [], "total": total}}
+    with pytest.raises(ResponseError, match="total"):
+        parse_jobs_answer(ok(document), REDACTOR)
 
 
 def test_list_jobs_answer_with_a_non_list_is_a_response_error() -> None:
