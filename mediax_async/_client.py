@@ -33,7 +33,7 @@ from ._protocol import (
     parse_jobs_answer,
     parse_model_page_answer,
 )
-from ._redact import Redactor
+from ._redact import Redactor, Secret
 from ._source import Failure
 from ._transport import JSON_HEADERS, Transport, classify_failure, logger
 from ._validation import http_url
@@ -94,20 +94,23 @@ class MediaXClient:
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
         rng: random.Random | None = None,
     ) -> None:
+        # From here on the key is only in a Secret: an error raised below must not show
+        # it among this frame's locals (error reporters capture them).
+        key = _secret(secret_key, C.ENV_SECRET_KEY)
+        del secret_key
         secret_id = secret_id if secret_id is not None else os.environ.get(C.ENV_SECRET_ID)
-        secret_key = secret_key if secret_key is not None else os.environ.get(C.ENV_SECRET_KEY)
         missing = [
             f"{name} (argument {arg} or environment variable {env})"
             for name, arg, env, value in (
                 ("secret id", "secret_id", C.ENV_SECRET_ID, secret_id),
-                ("secret key", "secret_key", C.ENV_SECRET_KEY, secret_key),
+                ("secret key", "secret_key", C.ENV_SECRET_KEY, key),
             )
             if not value
         ]
         if missing:
             raise ConfigurationError("missing " + " and ".join(missing))
         assert secret_id is not None  # for mypy: checked above
-        assert secret_key is not None
+        assert key is not None
         from_environment = not base_url and bool(os.environ.get(C.ENV_BASE_URL))
         base = base_url or os.environ.get(C.ENV_BASE_URL) or C.DEFAULT_BASE_URL
         problem = http_url(base)
@@ -123,7 +126,7 @@ class MediaXClient:
         self._max_connections: int | None = max_connections if owns_http else None
         if http_client is None:
             http_client = _new_http_client(http_backend, timeout, max_connections)
-        self._credentials = Credentials(secret_id, secret_key)
+        self._credentials = Credentials(secret_id, key.reveal())
         self._transport = Transport(
             base_url=base,
             credentials=self._credentials,
@@ -173,6 +176,8 @@ class MediaXClient:
         return self._transport
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_transport"):  # still in __init__: an error reporter reprs it too
+            return "MediaXClient(<not configured>)"
         return f"MediaXClient(base_url={self.base_url!r}, secret_id={self.secret_id!r})"
 
     # -- the four actions ---------------------------------------------------------
@@ -363,6 +368,12 @@ class MediaXClient:
         """Wait for one job to end and return it (COMPLETED, ERROR or CANCELED)."""
         async with self.waiter(policy=policy, max_concurrency=1) as waiter:
             return await waiter.wait(job, timeout=timeout)
+
+
+def _secret(value: str | None, variable: str) -> Secret | None:
+    """``value``, else the environment variable's, as a ``Secret``; None when empty."""
+    value = value if value is not None else os.environ.get(variable)
+    return Secret(value) if value else None
 
 
 def _new_http_client(backend: str, timeout: float, max_connections: int) -> httpx.AsyncClient:

@@ -29,12 +29,14 @@ from ._exceptions import (
     ServerError,
 )
 from ._models import CreateJobRequest, Job, JobList, ModelPage
-from ._redact import Redactor
+from ._redact import REDACTED, Redactor
 
 __all__ = [
     "ACTION_PATHS",
     "Answer",
     "Credentials",
+    "EncodedBody",
+    "RequestBody",
     "create_job_payload",
     "echoes_request",
     "encode_body",
@@ -84,27 +86,53 @@ class Answer:
 
 
 # -- requests -------------------------------------------------------------------
+#
+# A request body holds the secret key. Error reporters (Sentry, rich, ``pytest -l``,
+# ``traceback.TracebackException(capture_locals=True)``) record the repr of every local
+# of every frame an error passes through: the sending code's locals hold the body, so
+# the body, decoded and encoded, is of types whose repr never shows the key.
 
 
-def request_body(
-    action: str, credentials: Credentials, payload: Mapping[str, Any]
-) -> dict[str, Any]:
+class RequestBody(dict[str, Any]):
+    """The whole body of a request, as a dict; its ``repr`` shows ``secretKey`` as ``***``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = {key: REDACTED if key == "secretKey" else value for key, value in self.items()}
+        return f"RequestBody({shown!r})"
+
+
+class EncodedBody(bytes):
+    """A request body as the bytes sent; its ``repr`` and ``str`` give only its size."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<request body: {len(self)} bytes, not shown>"
+
+    __str__ = __repr__
+
+
+def request_body(action: str, credentials: Credentials, payload: Mapping[str, Any]) -> RequestBody:
     """The whole body of ``action``: common parameters and ``<action>Request``."""
-    return {
-        "action": action,
-        "secretId": credentials.secret_id,
-        "secretKey": credentials.secret_key,
-        _lower_first(action) + "Request": payload,
-    }
+    return RequestBody(
+        {
+            "action": action,
+            "secretId": credentials.secret_id,
+            "secretKey": credentials.secret_key,
+            _lower_first(action) + "Request": payload,
+        }
+    )
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 """One shared encoder: ``json.dumps`` with options builds a new one per call (about 1 us)."""
 
 
-def encode_body(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON."""
-    return _ENCODER.encode(body).encode()
+def encode_body(body: Mapping[str, Any]) -> EncodedBody:
+    """Compact UTF-8 JSON, as bytes that do not show themselves in a ``repr``."""
+    return EncodedBody(_ENCODER.encode(body).encode())
 
 
 def create_job_payload(request: CreateJobRequest) -> dict[str, Any]:

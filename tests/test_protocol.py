@@ -219,7 +219,7 @@ def test_create_job_body_equals_vendor_example(
     """A CreateJob built with the public API sends exactly the vendor's example body."""
     request = built_with[seed_example.seed[:3], seed_example.variant]()
     body = request_body("CreateJob", CREDENTIALS, converter.unstructure(request))
-    assert_same_json(body, seed_example.data)
+    assert_same_json(dict(body), seed_example.data)
     assert_same_json(json.loads(encode_body(body)), seed_example.data)
 
 
@@ -236,7 +236,7 @@ def test_query_bodies_equal_vendor_examples(action: str, payload: Callable[[], A
     found = examples("request", action)
     assert found
     for seed_example in found:
-        assert_same_json(request_body(action, CREDENTIALS, payload()), seed_example.data)
+        assert_same_json(dict(request_body(action, CREDENTIALS, payload())), seed_example.data)
 
 
 def test_actions_are_posted_to_their_paths() -> None:
@@ -253,6 +253,18 @@ def test_encoded_body_is_compact_utf8_json() -> None:
     """Bodies are compact UTF-8 JSON, non-ASCII text unescaped."""
     encoded = encode_body({"action": "ListJobs", "listJobsRequest": {"customId": "歌"}})
     assert encoded == '{"action":"ListJobs","listJobsRequest":{"customId":"歌"}}'.encode()
+
+
+def test_request_bodies_do_not_show_the_key() -> None:
+    """A body, as a dict or encoded, shows no key in ``repr`` or ``str`` (error reporters)."""
+    body = request_body("GetJob", CREDENTIALS, get_job_payload("j"))
+    encoded = encode_body(body)
+    assert body["secretKey"] == P["secretKey"]
+    assert json.loads(encoded)["secretKey"] == P["secretKey"]
+    for text in (repr(body), str(body), repr(encoded), str(encoded), f"{encoded!r}", f"{body}"):
+        assert P["secretKey"] not in text
+    assert "'secretId': 'AKIDexampleSecretId0001'" in repr(body)
+    assert str(len(encoded)) in repr(encoded)
 
 
 def test_credentials_repr_hides_the_key() -> None:
