@@ -34,7 +34,15 @@ from ._fastdecode import DecoderFactory, Mismatch, StructureHook
 from ._models import Job, SmartContentResult, Timing
 from ._validation import is_lenient, lenient
 
-__all__ = ["converter", "decoders_off", "parse_job", "structure", "unstructure", "wire_name"]
+__all__ = [
+    "converter",
+    "decoders_off",
+    "describe_structure_error",
+    "parse_job",
+    "structure",
+    "unstructure",
+    "wire_name",
+]
 
 T = TypeVar("T")
 

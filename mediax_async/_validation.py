@@ -23,11 +23,19 @@ from ._exceptions import RequestValidationError
 
 __all__ = [
     "MODEL_NAME_PATTERN",
+    "at_most_chars",
     "callback_url",
     "checked",
+    "enum_member",
+    "fail",
     "http_url",
+    "int_range",
+    "is_instance",
     "is_lenient",
     "lenient",
+    "model_name",
+    "non_empty_string",
+    "shorter_than",
 ]
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,63}")
