@@ -15,82 +15,36 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from ._builders import (
-    humming_request,
-    image_to_music_request,
-    separation_request,
-    singing_request,
-    singing_training_request,
+# Modules whose every listed name is public are taken whole (``__all__ += m.__all__``
+# below, which type checkers follow too); from modules that also list names for the
+# package's own use, the public ones are imported by name. A test keeps each module's
+# ``__all__`` complete, so the package's list is built, never written twice.
+from . import (
+    _builders,
+    _callbacks,
+    _capabilities,
+    _client,
+    _enums,
+    _exceptions,
+    _files,
+    _learning,
+    _models,
+    _source,
 )
-from ._callbacks import (
-    CALLBACK_POLL_POLICY,
-    CallbackReceiver,
-    CallbackStats,
-    callback_poll_policy,
-    new_callback_token,
-    redact_callback_url,
-)
-from ._capabilities import (
-    HummingOutputFile,
-    ImageBgmGeneration,
-    ImageBgmGenerationResult,
-    MusicComposerHumming,
-    MusicComposerHummingResult,
-    MusicSeparate,
-    MusicSeparateResult,
-    SingingCloning,
-    SingingCloningResult,
-)
-from ._client import MediaXClient
+from ._builders import *  # noqa: F403 - the module's whole __all__
+from ._callbacks import *  # noqa: F403
+from ._capabilities import *  # noqa: F403
+from ._client import *  # noqa: F403
 from ._constants import DEFAULT_BASE_URL, LEGACY_BASE_URL
 from ._converter import converter, parse_job
-from ._enums import (
-    BgmOutputType,
-    HummingOutputType,
-    MusicSeparateMethod,
-    MusicSeparateTone,
-    SingingCloningType,
-    SongEmotion,
-    SongGenre,
-    SongType,
-    State,
-    SwitchOption,
-)
-from ._exceptions import (
-    APIError,
-    AuthenticationError,
-    ConfigurationError,
-    JobCanceledError,
-    JobError,
-    JobFailedError,
-    JobMayExistError,
-    MediaXError,
-    NotFoundError,
-    RateLimitError,
-    RequestValidationError,
-    ResponseError,
-    ServerError,
-    TransportError,
-    WaiterClosedError,
-    WaitTimeoutError,
-)
-from ._files import OutputFile, output_files
-from ._learning import LRO_BACKOFF, LearnedSchedule, LearningPollPolicy
-from ._models import (
-    CreateJobRequest,
-    Input,
-    Job,
-    JobList,
-    ModelPage,
-    Output,
-    SingingModel,
-    SmartContentDescriptor,
-    SmartContentResult,
-    Source,
-    Timing,
-)
-from ._policies import PollContext, PollPolicy, PollStrategy, RetryPolicy
-from ._source import Failure, FailureKind, JobSource, JobSubmitter
+from ._enums import *  # noqa: F403
+from ._exceptions import *  # noqa: F403
+from ._files import *  # noqa: F403
+from ._learning import *  # noqa: F403
+from ._models import *  # noqa: F403
+from ._policies import Jitter, PollContext, PollPolicy, PollStrategy, RetryPolicy
+from ._redact import Redactor
+from ._source import *  # noqa: F403
 from ._waiter import (
     CompletionStream,
     JobRef,
@@ -110,90 +64,35 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
     __version__ = "0.0.0"
 
 __all__ = [
-    "CALLBACK_POLL_POLICY",
     "DEFAULT_BASE_URL",
     "LEGACY_BASE_URL",
-    "LRO_BACKOFF",
-    "APIError",
-    "AuthenticationError",
-    "BgmOutputType",
-    "CallbackReceiver",
-    "CallbackStats",
     "CompletionStream",
-    "ConfigurationError",
-    "CreateJobRequest",
-    "Failure",
-    "FailureKind",
-    "HummingOutputFile",
-    "HummingOutputType",
-    "ImageBgmGeneration",
-    "ImageBgmGenerationResult",
-    "Input",
-    "Job",
-    "JobCanceledError",
-    "JobError",
-    "JobFailedError",
-    "JobList",
-    "JobMayExistError",
+    "Jitter",
     "JobRef",
-    "JobSource",
-    "JobSubmitter",
     "JobWaiter",
-    "LearnedSchedule",
-    "LearningPollPolicy",
-    "MediaXClient",
-    "MediaXError",
     "MemoryStore",
-    "ModelPage",
-    "MusicComposerHumming",
-    "MusicComposerHummingResult",
-    "MusicSeparate",
-    "MusicSeparateMethod",
-    "MusicSeparateResult",
-    "MusicSeparateTone",
-    "NotFoundError",
-    "Output",
-    "OutputFile",
     "PendingStore",
     "PollContext",
     "PollPolicy",
     "PollStrategy",
-    "RateLimitError",
-    "RequestValidationError",
-    "ResponseError",
+    "Redactor",
     "ResultStream",
     "RetryPolicy",
-    "ServerError",
     "SettledHook",
     "Settlement",
-    "SingingCloning",
-    "SingingCloningResult",
-    "SingingCloningType",
-    "SingingModel",
-    "SmartContentDescriptor",
-    "SmartContentResult",
-    "SongEmotion",
-    "SongGenre",
-    "SongType",
-    "Source",
-    "State",
     "StateHook",
-    "SwitchOption",
-    "Timing",
-    "TransportError",
-    "WaitTimeoutError",
-    "WaiterClosedError",
     "WaiterStats",
     "__version__",
-    "callback_poll_policy",
     "converter",
-    "humming_request",
-    "image_to_music_request",
-    "new_callback_token",
-    "output_files",
     "parse_job",
-    "redact_callback_url",
-    "separation_request",
-    "singing_request",
-    "singing_training_request",
 ]
+__all__ += _builders.__all__
+__all__ += _callbacks.__all__
+__all__ += _capabilities.__all__
+__all__ += _client.__all__
+__all__ += _enums.__all__
+__all__ += _exceptions.__all__
+__all__ += _files.__all__
+__all__ += _learning.__all__
+__all__ += _models.__all__
+__all__ += _source.__all__

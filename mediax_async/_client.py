@@ -20,7 +20,7 @@ from ._builders import (
     singing_training_request,
 )
 from ._exceptions import ConfigurationError
-from ._models import CreateJobRequest, Job, ModelPage, SingingModel
+from ._models import CreateJobRequest, Job, JobList, ModelPage, SingingModel
 from ._policies import RetryPolicy
 from ._protocol import (
     Credentials,
@@ -33,9 +33,10 @@ from ._protocol import (
     parse_jobs_answer,
     parse_model_page_answer,
 )
-from ._redact import Redactor
+from ._redact import Redactor, Secret
 from ._source import Failure
 from ._transport import JSON_HEADERS, Transport, classify_failure, logger
+from ._validation import http_url
 
 if TYPE_CHECKING:
     from ._policies import PollStrategy
@@ -93,23 +94,29 @@ class MediaXClient:
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
         rng: random.Random | None = None,
     ) -> None:
+        # From here on the key is only in a Secret: an error raised below must not show
+        # it among this frame's locals (error reporters capture them).
+        key = _secret(secret_key, C.ENV_SECRET_KEY)
+        del secret_key
         secret_id = secret_id if secret_id is not None else os.environ.get(C.ENV_SECRET_ID)
-        secret_key = secret_key if secret_key is not None else os.environ.get(C.ENV_SECRET_KEY)
         missing = [
             f"{name} (argument {arg} or environment variable {env})"
             for name, arg, env, value in (
                 ("secret id", "secret_id", C.ENV_SECRET_ID, secret_id),
-                ("secret key", "secret_key", C.ENV_SECRET_KEY, secret_key),
+                ("secret key", "secret_key", C.ENV_SECRET_KEY, key),
             )
             if not value
         ]
         if missing:
             raise ConfigurationError("missing " + " and ".join(missing))
         assert secret_id is not None  # for mypy: checked above
-        assert secret_key is not None
+        assert key is not None
+        from_environment = not base_url and bool(os.environ.get(C.ENV_BASE_URL))
         base = base_url or os.environ.get(C.ENV_BASE_URL) or C.DEFAULT_BASE_URL
-        if not base.startswith(("https://", "http://")):
-            raise ConfigurationError(f"base_url must start with https:// or http://, got {base!r}")
+        problem = http_url(base)
+        if problem is not None:
+            where = f"environment variable {C.ENV_BASE_URL}" if from_environment else "base_url"
+            raise ConfigurationError(f"{where} {problem}")
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
         if retry_policy is None:
@@ -119,7 +126,7 @@ class MediaXClient:
         self._max_connections: int | None = max_connections if owns_http else None
         if http_client is None:
             http_client = _new_http_client(http_backend, timeout, max_connections)
-        self._credentials = Credentials(secret_id, secret_key)
+        self._credentials = Credentials(secret_id, key.reveal())
         self._transport = Transport(
             base_url=base,
             credentials=self._credentials,
@@ -169,6 +176,8 @@ class MediaXClient:
         return self._transport
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_transport"):  # still in __init__: an error reporter reprs it too
+            return "MediaXClient(<not configured>)"
         return f"MediaXClient(base_url={self.base_url!r}, secret_id={self.secret_id!r})"
 
     # -- the four actions ---------------------------------------------------------
@@ -211,19 +220,24 @@ class MediaXClient:
 
     async def _get_job(self, job_id: str, *, retry: bool) -> Job:
         def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
-            return parse_job_answer("GetJob", answer, redactor)
+            return parse_job_answer("GetJob", answer, redactor, job_id=job_id)
 
         return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
 
-    async def list_jobs(self, custom_id: str, *, retry: bool = True) -> list[Job]:
-        """Every job created with ``custom_id`` (the service does not keep it unique)."""
+    async def list_jobs(self, custom_id: str, *, retry: bool = True) -> JobList:
+        """Every job created with ``custom_id`` (the service does not keep it unique).
+
+        A ``JobList``: a list of jobs with the ``total`` the service says it
+        holds. When ``complete`` is False (``total`` above the jobs listed),
+        the answer is partial, and a job missing from it may still exist.
+        """
         return await self._list_jobs(custom_id, retry=retry)
 
     def classify_failure(self, error: Exception) -> Failure:
         """What a failed ``get_job`` / ``list_jobs`` means for a waiter (``JobSource``)."""
         return classify_failure(error)
 
-    async def _list_jobs(self, custom_id: str, *, retry: bool) -> list[Job]:
+    async def _list_jobs(self, custom_id: str, *, retry: bool) -> JobList:
         return await self._transport.call(
             "ListJobs", list_jobs_payload(custom_id), parse_jobs_answer, retry=retry
         )
@@ -237,23 +251,52 @@ class MediaXClient:
     async def iter_model_pages(
         self, page_size: int = C.LIST_MODELS_MAX_LIMIT
     ) -> AsyncIterator[ModelPage]:
-        """Every page of ListModels, in order, until ``total`` models have been seen."""
-        list_models_payload(0, page_size)  # check page_size before the first request
-        offset = 0
-        while True:
-            page = await self.list_models(offset=offset, limit=page_size)
+        """Every page of ListModels, in order, until ``total`` models have been seen.
+
+        A service that does not page as it says cannot keep the walk going for
+        ever: it ends at an empty page, at a page with no model that an earlier
+        page did not already give (a service that ignores ``offset``), and once
+        the offset reaches the smallest ``total`` answered so far (a total
+        that grows with every page is not followed).
+        """
+        async for page, _ in self._walk_model_pages(page_size):
             yield page
-            offset += len(page.models)
-            if not page.models or offset >= page.total:
-                return
 
     async def iter_models(
         self, page_size: int = C.LIST_MODELS_MAX_LIMIT
     ) -> AsyncIterator[SingingModel]:
-        """Every singing voice model, page after page."""
-        async for page in self.iter_model_pages(page_size):
-            for model in page.models:
+        """Every singing voice model, page after page, each once.
+
+        A model that a later page repeats (a list that shifted while it was
+        walked) is not given again; the walk ends as ``iter_model_pages`` does.
+        """
+        async for _, fresh in self._walk_model_pages(page_size):
+            for model in fresh:
                 yield model
+
+    async def _walk_model_pages(
+        self, page_size: int
+    ) -> AsyncIterator[tuple[ModelPage, list[SingingModel]]]:
+        """Each page, with the models on it that no earlier page gave."""
+        list_models_payload(0, page_size)  # check page_size before the first request
+        offset = 0
+        total: int | None = None
+        seen: set[tuple[str, object]] = set()
+        while True:
+            page = await self.list_models(offset=offset, limit=page_size)
+            fresh = []
+            for model in page.models:
+                key = (model.name, model.created_at)
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(model)
+            if offset and not fresh:
+                return  # an empty page, or one that repeats what was seen
+            yield page, fresh
+            offset += len(page.models)
+            total = page.total if total is None else min(total, page.total)
+            if not page.models or offset >= total:
+                return
 
     # -- one call per kind of job ---------------------------------------------------
 
@@ -325,6 +368,12 @@ class MediaXClient:
         """Wait for one job to end and return it (COMPLETED, ERROR or CANCELED)."""
         async with self.waiter(policy=policy, max_concurrency=1) as waiter:
             return await waiter.wait(job, timeout=timeout)
+
+
+def _secret(value: str | None, variable: str) -> Secret | None:
+    """``value``, else the environment variable's, as a ``Secret``; None when empty."""
+    value = value if value is not None else os.environ.get(variable)
+    return Secret(value) if value else None
 
 
 def _new_http_client(backend: str, timeout: float, max_connections: int) -> httpx.AsyncClient:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import attrs
@@ -29,11 +30,19 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._capabilities import MusicComposerHummingResult, WireModel
 from ._enums import WireEnum
 from ._exceptions import ResponseError
-from ._fastdecode import DecoderFactory, StructureHook
+from ._fastdecode import DecoderFactory, Mismatch, StructureHook
 from ._models import Job, SmartContentResult, Timing
 from ._validation import is_lenient, lenient
 
-__all__ = ["converter", "parse_job", "structure", "unstructure", "wire_name"]
+__all__ = [
+    "converter",
+    "decoders_off",
+    "describe_structure_error",
+    "parse_job",
+    "structure",
+    "unstructure",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -110,6 +119,13 @@ def _is_wire_enum(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, WireEnum)
 
 
+def _structure_int(value: Any, cl: type[int]) -> int:
+    # Registered for int, so bool (an int subclass) dispatches here as well.
+    if isinstance(value, bool) and cl is not bool:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return cl(value)
+
+
 # The value hooks, by predicate; the generated decoders look a field's type up here too.
 _VALUE_HOOKS: tuple[tuple[Callable[[Any], bool], StructureHook, Callable[..., Any]], ...] = (
     (_is_optional_datetime, _structure_millis, _unstructure_millis),
@@ -118,6 +134,11 @@ _VALUE_HOOKS: tuple[tuple[Callable[[Any], bool], StructureHook, Callable[..., An
 for _predicate, _structure_hook, _unstructure_hook in _VALUE_HOOKS:
     converter.register_structure_hook_func(_predicate, _structure_hook)
     converter.register_unstructure_hook_func(_predicate, _unstructure_hook)
+# cattrs looks a class up by its MRO before it tries predicates: a wire enum would find
+# int's hook (``State(True)`` is SUBMITTED) unless its own is registered by class too.
+# A boolean is no integer either (``int(True)`` is 1), for an enum or an int field.
+converter.register_structure_hook(WireEnum, _structure_enum)
+converter.register_structure_hook(int, _structure_int)
 
 
 def _value_hook(t: Any) -> StructureHook | None:
@@ -169,19 +190,12 @@ def _structure_factory(cl: type[WireModel]) -> Callable[[Any, Any], WireModel]:
         overrides[field.name] = override(rename=name, **_FIELD_HOOKS.get((cl, field.name), {}))
     generated = make_dict_structure_fn(cl, converter, **overrides)
     known_keys = frozenset(known)
-    decode = _decoders.decoder(cl)
 
-    def structure_model(data: Any, _: Any) -> WireModel:
-        if decode is not None:
-            try:
-                model: WireModel = decode(data)
-                return model
-            except Exception:  # the cattrs path below coerces it or names the problem
-                pass
+    def structure_slowly(data: Any, _: Any) -> WireModel:
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a JSON object for {cl.__name__}, got {type(data).__name__}")
         if is_lenient():
-            model = generated(data, cl)
+            model: WireModel = generated(data, cl)
         else:
             with lenient():
                 model = generated(data, cl)
@@ -191,7 +205,22 @@ def _structure_factory(cl: type[WireModel]) -> Callable[[Any, Any], WireModel]:
             object.__setattr__(model, "extra", extra)
         return model
 
+    def structure_model(data: Any, _: Any) -> WireModel:
+        decode = _decoders.decoder(cl)
+        if decode is not None:
+            try:
+                model: WireModel = decode(data)
+                return model
+            except _NOT_TAKEN:  # the cattrs path coerces it or names the problem
+                pass
+        return structure_slowly(data, cl)
+
+    _SLOW_HOOKS[cl] = structure_slowly
     return structure_model
+
+
+_SLOW_HOOKS: dict[type[Any], StructureHook] = {}
+"""Each model's cattrs path without its decoder, once the converter has built its hook."""
 
 
 def _unstructure_factory(cl: type[WireModel]) -> Callable[[WireModel], dict[str, Any]]:
@@ -226,6 +255,16 @@ def _is_wire_model(cl: Any) -> bool:
     return isinstance(cl, type) and attrs.has(cl) and issubclass(cl, WireModel)
 
 
+_NOT_TAKEN: tuple[type[Exception], ...] = (
+    Mismatch,  # not the plain JSON shape the decoder takes
+    TypeError,  # a value hook refused a value's type (a boolean for an enum, ...)
+    ValueError,  # ... or its value (a timestamp that is no number)
+    ArithmeticError,  # a timestamp too far out for a datetime (OverflowError)
+    cattrs.BaseValidationError,  # a nested structure hook (the humming result) refused it
+)
+"""What a generated decoder raises for data it does not take: the cattrs path then
+coerces the data or names the problem. Anything else is a bug, and is not hidden."""
+
 _decoders = DecoderFactory(
     is_model=_is_wire_model,
     wire_name=wire_name,
@@ -246,14 +285,36 @@ converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory
 def structure(data: Any, cl: type[T]) -> T:
     """Build a ``cl`` from wire data, as answers are parsed (no construction checks)."""
     decode = _decoders.decoder(cl)
-    if decode is not None:
-        try:
-            model: T = decode(data)
-            return model
-        except Exception:  # the cattrs path below coerces it or names the problem
-            pass
+    if decode is None:
+        with lenient():
+            return converter.structure(data, cl)
+    try:
+        model: T = decode(data)
+        return model
+    except _NOT_TAKEN:  # the cattrs path below coerces it or names the problem
+        pass
+    # Straight to cattrs, not the decoder a second time (its hook would try it first).
+    slow = _SLOW_HOOKS.get(cl)
+    if slow is None:
+        converter.get_structure_hook(cl)  # builds the model's hooks, its slow one included
+        slow = _SLOW_HOOKS[cl]
     with lenient():
-        return converter.structure(data, cl)
+        slowly: T = slow(data, cl)
+    return slowly
+
+
+@contextmanager
+def decoders_off() -> Iterator[None]:
+    """Parse through the cattrs hooks alone while the block runs (tests, benchmarks).
+
+    Process-wide, not per task: for comparing the two paths, not for production.
+    """
+    was = _decoders.enabled
+    _decoders.enabled = False
+    try:
+        yield
+    finally:
+        _decoders.enabled = was
 
 
 def unstructure(model: Any) -> Any:
@@ -269,7 +330,7 @@ def parse_job(data: bytes | str | Mapping[str, Any]) -> Job:
     if isinstance(data, (bytes, bytearray, memoryview, str)):
         try:
             data = json.loads(_json_text(data))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ResponseError(f"not a job: invalid JSON ({exc.__class__.__name__})") from None
     if data.__class__ is not dict and not isinstance(data, Mapping):
         raise ResponseError(f"not a job: expected a JSON object, got {type(data).__name__}")

@@ -82,9 +82,13 @@ class DecoderFactory:
         self._fallback_hook = fallback_hook
         self._field_hooks = field_hooks
         self._decoders: dict[Any, Decoder | None] = {}
+        self.enabled = True
+        """False: ``decoder`` gives None, so the caller's slow path does all the work."""
 
     def decoder(self, cl: Any) -> Decoder | None:
-        """The decoder of model class ``cl``, or None (not a model, or one it cannot build)."""
+        """The decoder of model class ``cl``, or None (not a model, one it cannot build, or off)."""
+        if not self.enabled:
+            return None
         try:
             return self._decoders[cl]
         except KeyError:

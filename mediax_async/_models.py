@@ -47,6 +47,7 @@ __all__ = [
     "CreateJobRequest",
     "Input",
     "Job",
+    "JobList",
     "ModelPage",
     "Output",
     "SingingModel",

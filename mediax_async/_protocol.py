@@ -28,13 +28,15 @@ from ._exceptions import (
     ResponseError,
     ServerError,
 )
-from ._models import CreateJobRequest, Job, ModelPage
-from ._redact import Redactor
+from ._models import CreateJobRequest, Job, JobList, ModelPage
+from ._redact import REDACTED, Redactor
 
 __all__ = [
     "ACTION_PATHS",
     "Answer",
     "Credentials",
+    "EncodedBody",
+    "RequestBody",
     "create_job_payload",
     "echoes_request",
     "encode_body",
@@ -84,27 +86,53 @@ class Answer:
 
 
 # -- requests -------------------------------------------------------------------
+#
+# A request body holds the secret key. Error reporters (Sentry, rich, ``pytest -l``,
+# ``traceback.TracebackException(capture_locals=True)``) record the repr of every local
+# of every frame an error passes through: the sending code's locals hold the body, so
+# the body, decoded and encoded, is of types whose repr never shows the key.
 
 
-def request_body(
-    action: str, credentials: Credentials, payload: Mapping[str, Any]
-) -> dict[str, Any]:
+class RequestBody(dict[str, Any]):
+    """The whole body of a request, as a dict; its ``repr`` shows ``secretKey`` as ``***``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = {key: REDACTED if key == "secretKey" else value for key, value in self.items()}
+        return f"RequestBody({shown!r})"
+
+
+class EncodedBody(bytes):
+    """A request body as the bytes sent; its ``repr`` and ``str`` give only its size."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<request body: {len(self)} bytes, not shown>"
+
+    __str__ = __repr__
+
+
+def request_body(action: str, credentials: Credentials, payload: Mapping[str, Any]) -> RequestBody:
     """The whole body of ``action``: common parameters and ``<action>Request``."""
-    return {
-        "action": action,
-        "secretId": credentials.secret_id,
-        "secretKey": credentials.secret_key,
-        _lower_first(action) + "Request": payload,
-    }
+    return RequestBody(
+        {
+            "action": action,
+            "secretId": credentials.secret_id,
+            "secretKey": credentials.secret_key,
+            _lower_first(action) + "Request": payload,
+        }
+    )
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 """One shared encoder: ``json.dumps`` with options builds a new one per call (about 1 us)."""
 
 
-def encode_body(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON."""
-    return _ENCODER.encode(body).encode()
+def encode_body(body: Mapping[str, Any]) -> EncodedBody:
+    """Compact UTF-8 JSON, as bytes that do not show themselves in a ``repr``."""
+    return EncodedBody(_ENCODER.encode(body).encode())
 
 
 def create_job_payload(request: CreateJobRequest) -> dict[str, Any]:
@@ -179,22 +207,44 @@ def _contains(echoed: Any, sent: Any) -> bool:
 # -- answers --------------------------------------------------------------------
 
 
-def parse_job_answer(action: str, answer: Answer, redactor: Redactor) -> tuple[Job, str | None]:
-    """A job from a CreateJob or GetJob answer (``<action>Response.job``)."""
+def parse_job_answer(
+    action: str, answer: Answer, redactor: Redactor, *, job_id: str | None = None
+) -> tuple[Job, str | None]:
+    """A job from a CreateJob or GetJob answer (``<action>Response.job``).
+
+    With ``job_id`` (GetJob), an answer about any other job is a
+    ``ResponseError``: it is never taken for the job asked for.
+    """
     payload, request_id = parse_payload(action, answer, redactor)
-    return _structure_field(payload, "job", Job, action, answer, request_id, redactor), request_id
+    job: Job = _structure_field(payload, "job", Job, action, answer, request_id, redactor)
+    if job_id is not None and job.id != job_id:
+        reason = f"it is about job {_shown(job.id)}, not {_shown(job_id)}"
+        raise _shape_error(action, answer, request_id, redactor, redactor(reason))
+    return job, request_id
 
 
-def parse_jobs_answer(answer: Answer, redactor: Redactor) -> tuple[list[Job], str | None]:
-    """The jobs of a ListJobs answer (``listJobsResponse.jobs``; none is an empty list)."""
+def parse_jobs_answer(answer: Answer, redactor: Redactor) -> tuple[JobList, str | None]:
+    """The jobs of a ListJobs answer (``listJobsResponse.jobs``; none is an empty list).
+
+    They come as a ``JobList`` whose ``total`` is ``listJobsResponse.total``
+    (at least the jobs listed; their number when the answer has none): a total
+    above the jobs listed says the answer is incomplete. A total that is not
+    a count is a ``ResponseError``, since completeness cannot be told then.
+    """
     payload, request_id = parse_payload("ListJobs", answer, redactor)
     raw = payload.get("jobs")
     if raw is None:
-        return [], request_id
+        raw = []
     if not isinstance(raw, list):
         raise _shape_error("ListJobs", answer, request_id, redactor, "jobs is not a list")
+    total = payload.get("total")
+    if isinstance(total, str) and total.isdigit():
+        total = int(total)
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        reason = redactor(f"total is not a count: {_shown(json.dumps(total))}")
+        raise _shape_error("ListJobs", answer, request_id, redactor, reason)
     jobs = [_structure_value(item, Job, "ListJobs", answer, request_id, redactor) for item in raw]
-    return jobs, request_id
+    return JobList(jobs, None if total is None else max(total, len(jobs))), request_id
 
 
 def parse_model_page_answer(answer: Answer, redactor: Redactor) -> tuple[ModelPage, str | None]:
@@ -271,16 +321,28 @@ def _server_now(answer: Answer) -> dt.datetime | None:
         return None
 
 
+def _shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted, shortened to about ``limit`` characters."""
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
 def _lower_first(action: str) -> str:
     return action[:1].lower() + action[1:]
 
 
 def _decode_json(content: bytes) -> Any:
+    """The JSON document of a body, or ``_NOT_JSON``.
+
+    JSON nested deeper than the decoder can recurse is not JSON either: it is
+    an answer no service sends, and it must be a ``ResponseError`` like any
+    other unreadable body (on CreateJob, an ambiguous one), never a
+    ``RecursionError`` that escapes every handler.
+    """
     if not content:
         return _NOT_JSON
     try:
         return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return _NOT_JSON
 
 

@@ -23,10 +23,19 @@ from ._exceptions import RequestValidationError
 
 __all__ = [
     "MODEL_NAME_PATTERN",
+    "at_most_chars",
     "callback_url",
     "checked",
+    "enum_member",
+    "fail",
+    "http_url",
+    "int_range",
+    "is_instance",
     "is_lenient",
     "lenient",
+    "model_name",
+    "non_empty_string",
+    "shorter_than",
 ]
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,63}")
@@ -115,6 +124,15 @@ def callback_url(value: Any) -> str | None:
 
     The service POSTs the finished job there; a URL it cannot call would only
     make the callback silently never arrive.
+    """
+    return http_url(value)
+
+
+def http_url(value: Any) -> str | None:
+    """A check of a URL to send to: ``http://`` or ``https://``, a host, a port 1-65535, no spaces.
+
+    Also the client's base URL: a URL no request can reach is a configuration
+    error when the client is made, not a network error at its first request.
     """
     if not isinstance(value, str) or not value:
         return f"must be a non-empty string, got {value!r}"

@@ -10,18 +10,18 @@ import pytest
 from mediax_async import PollContext, PollPolicy, State
 from mediax_async._callbacks import (
     CALLBACK_POLL_POLICY,
-    Rejection,
-    build_callback_url,
     callback_poll_policy,
     new_callback_token,
-    parse_callback_body,
     redact_callback_url,
 )
 from mediax_async._callbacks._rules import (
+    Rejection,
+    build_callback_url,
     check_content_length,
     check_route,
     check_token,
     normalize_path,
+    parse_callback_body,
     route_path,
     token_digest,
 )

@@ -30,6 +30,7 @@ from mediax_async import (
     ConfigurationError,
     CreateJobRequest,
     Job,
+    JobList,
     MediaXClient,
     MusicSeparateMethod,
     MusicSeparateTone,
@@ -148,6 +149,22 @@ async def test_list_jobs_returns_every_job_with_the_custom_id() -> None:
         none = await client.list_jobs("nobody")
     assert [j.id for j in jobs] == ["j0", "j1", "j2"]
     assert none == []
+
+
+async def test_list_jobs_says_when_the_service_listed_only_part() -> None:
+    """``list_jobs`` gives a ``JobList``: not ``complete`` when ``total`` is above its length."""
+    listed = {"jobs": [{"id": "j1", "state": 1, "customId": "tag"}], "total": 250}
+    service = ScriptedService()
+    service.add_job({"id": "j0", "state": 1, "customId": "tag"})
+    service.then("ListJobs", answer(200, {"listJobsResponse": listed}))
+    async with client_for(service) as client:
+        partial = await client.list_jobs("tag")
+        whole = await client.list_jobs("tag")
+    assert isinstance(partial, JobList)
+    assert [j.id for j in partial] == ["j1"]
+    assert (partial.total, partial.complete) == (250, False)
+    assert isinstance(whole, JobList)
+    assert (len(whole), whole.total, whole.complete) == (1, 1, True)
 
 
 async def test_get_job_of_an_unknown_id_raises_not_found() -> None:
@@ -384,13 +401,40 @@ async def test_legacy_gateway_paths() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"base_url": "api.mediax.tencent.com"}, {"base_url": "ftp://x.example"}, {"timeout": 0}],
-    ids=["no-scheme", "ftp", "timeout-0"],
+    [
+        {"base_url": "api.mediax.tencent.com"},
+        {"base_url": "ftp://x.example"},
+        {"base_url": "https://api.example:99999"},
+        {"base_url": "https://api.example:0/release"},
+        {"base_url": "https://api.example:port"},
+        {"base_url": "https://:8080"},
+        {"base_url": "https://api.example/a b"},
+        {"timeout": 0},
+    ],
+    ids=["no-scheme", "ftp", "port-99999", "port-0", "port-name", "no-host", "space", "timeout-0"],
 )
 def test_bad_options_are_configuration_errors(options: dict[str, Any]) -> None:
-    """A base URL without http(s) or a non-positive timeout is refused at construction."""
-    with pytest.raises(ConfigurationError):
+    """A base URL without http(s), a host or a valid port, or a timeout <= 0 is refused at once."""
+    with pytest.raises(ConfigurationError, match=r"base_url|timeout"):
         MediaXClient(SECRET_ID, SECRET_KEY, **options)
+
+
+def test_a_base_url_port_out_of_range_from_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``MEDIAX_BASE_URL`` with port 99999 is a ``ConfigurationError`` naming the variable."""
+    monkeypatch.setenv("MEDIAX_BASE_URL", "http://127.0.0.1:99999")
+    with pytest.raises(ConfigurationError, match=r"MEDIAX_BASE_URL.*port"):
+        MediaXClient(SECRET_ID, SECRET_KEY)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://api.example:65535", "http://127.0.0.1:1/x/", "https://[::1]:8443", "http://h"],
+)
+def test_good_base_urls_are_taken(base_url: str) -> None:
+    """Any host with a port from 1 to 65535 (or none) is a base URL."""
+    assert MediaXClient(SECRET_ID, SECRET_KEY, base_url=base_url).base_url == base_url.rstrip("/")
 
 
 async def test_client_closes_only_the_http_client_it_made() -> None:

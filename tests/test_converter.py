@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from seeds import SeedExample, example, examples
+from seeds import ScriptedService, SeedExample, client_for, example, examples
 
 from mediax_async import (
     HummingOutputFile,
@@ -26,10 +29,13 @@ from mediax_async import (
     SongEmotion,
     State,
     Timing,
+    _converter,
     converter,
     parse_job,
 )
 from mediax_async._converter import wire_name
+from mediax_async._protocol import Answer, parse_job_answer
+from mediax_async._redact import Redactor
 
 UTC = dt.timezone.utc
 JOB_EXAMPLES = examples("response", "GetJob") + examples("response", "CreateJob")
@@ -472,3 +478,103 @@ def test_the_fast_decoder_agrees_with_the_cattrs_path(wire: dict[str, Any]) -> N
     assert fast == slow
     assert fast.extra == slow.extra
     assert converter.unstructure(fast) == converter.unstructure(slow) == wire
+
+
+# -- the generated decoder: used, equal to cattrs, and falling back only for data ---------
+
+SEED_JOBS = [
+    pytest.param(job, id=f"{item.id} #{n}")
+    for item in examples("response")
+    for n, job in enumerate(item.jobs)
+]
+
+
+@contextmanager
+def spying_on_the_job_decoder(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every call of the generated ``Job`` decoder, recorded while the block runs."""
+    decode = _converter._decoders.decoder(Job)
+    assert decode is not None, "Job has no generated decoder"
+    calls: list[Any] = []
+
+    def spy(data: Any) -> Any:
+        calls.append(data)
+        return decode(data)
+
+    with monkeypatch.context() as patch:
+        patch.setitem(_converter._decoders._decoders, Job, spy)
+        yield calls
+
+
+@pytest.mark.parametrize("wire", SEED_JOBS)
+def test_every_seed_job_takes_the_fast_decoder_and_gives_what_cattrs_gives(
+    wire: dict[str, Any],
+) -> None:
+    """The vendor's jobs are in the decoder's shape; it builds exactly cattrs' job."""
+    decode = _converter._decoders.decoder(Job)
+    assert decode is not None
+    fast = decode(copy.deepcopy(wire))  # Mismatch here: the decoder refuses the vendor's shape
+    with _converter.decoders_off():
+        assert _converter._decoders.decoder(Job) is None
+        slow = converter.structure(copy.deepcopy(wire), Job)
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+    assert converter.unstructure(fast) == converter.unstructure(slow) == wire
+    assert parse_job(wire) == slow
+
+
+@pytest.mark.anyio
+async def test_an_answer_is_parsed_by_the_fast_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GetJob answer, a callback body and a converter call all go through the decoder."""
+    wire = example("004", "GetJob response").payload["job"]
+    body = json.dumps({"requestId": "r", "getJobResponse": {"job": wire}}).encode()
+    with spying_on_the_job_decoder(monkeypatch) as calls:
+        job, _ = parse_job_answer("GetJob", Answer(200, {}, body), Redactor())
+        assert len(calls) == 1
+        assert parse_job(json.dumps(wire)) == job
+        assert converter.structure(wire, Job) == job
+        assert len(calls) == 3
+    service = ScriptedService()
+    service.add_job(wire)
+    with spying_on_the_job_decoder(monkeypatch) as calls:
+        async with client_for(service) as client:
+            assert await client.get_job(wire["id"]) == job
+        assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"state": "3"}, State.COMPLETED),  # a string to coerce
+        ({"timing": {"createdAt": 1610513575000}}, State.COMPLETED),  # an int to coerce
+    ],
+)
+def test_data_the_decoder_refuses_falls_back_to_cattrs(
+    monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], expected: State
+) -> None:
+    """A value the decoder does not take is coerced by cattrs, as it would be without it."""
+    wire = {**example("004", "GetJob response").payload["job"], **change}
+    with spying_on_the_job_decoder(monkeypatch) as calls:
+        job = parse_job(wire)
+    assert len(calls) == 1
+    assert job.state is expected
+    with _converter.decoders_off():
+        assert converter.structure(wire, Job) == job
+
+
+@pytest.mark.parametrize("error", [AttributeError, KeyError, NameError, IndexError, RuntimeError])
+def test_a_decoder_that_breaks_is_not_hidden_by_the_fallback(
+    monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    """Only data the decoder does not take falls back: a bug in it surfaces, it is not masked."""
+    wire = example("004", "GetJob response").payload["job"]
+
+    def broken(data: Any) -> Any:
+        raise error("a bug in the generated code")
+
+    monkeypatch.setitem(_converter._decoders._decoders, Job, broken)
+    with pytest.raises(error):
+        _converter.structure(wire, Job)
+    with pytest.raises(error):
+        converter.structure(wire, Job)
+    with pytest.raises(ResponseError, match="a bug in the generated code"):
+        parse_job(wire)

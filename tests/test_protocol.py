@@ -17,6 +17,7 @@ from mediax_async import (
     ImageBgmGeneration,
     Input,
     Job,
+    JobList,
     MediaXError,
     ModelPage,
     MusicComposerHumming,
@@ -218,7 +219,7 @@ def test_create_job_body_equals_vendor_example(
     """A CreateJob built with the public API sends exactly the vendor's example body."""
     request = built_with[seed_example.seed[:3], seed_example.variant]()
     body = request_body("CreateJob", CREDENTIALS, converter.unstructure(request))
-    assert_same_json(body, seed_example.data)
+    assert_same_json(dict(body), seed_example.data)
     assert_same_json(json.loads(encode_body(body)), seed_example.data)
 
 
@@ -235,7 +236,7 @@ def test_query_bodies_equal_vendor_examples(action: str, payload: Callable[[], A
     found = examples("request", action)
     assert found
     for seed_example in found:
-        assert_same_json(request_body(action, CREDENTIALS, payload()), seed_example.data)
+        assert_same_json(dict(request_body(action, CREDENTIALS, payload())), seed_example.data)
 
 
 def test_actions_are_posted_to_their_paths() -> None:
@@ -252,6 +253,18 @@ def test_encoded_body_is_compact_utf8_json() -> None:
     """Bodies are compact UTF-8 JSON, non-ASCII text unescaped."""
     encoded = encode_body({"action": "ListJobs", "listJobsRequest": {"customId": "歌"}})
     assert encoded == '{"action":"ListJobs","listJobsRequest":{"customId":"歌"}}'.encode()
+
+
+def test_request_bodies_do_not_show_the_key() -> None:
+    """A body, as a dict or encoded, shows no key in ``repr`` or ``str`` (error reporters)."""
+    body = request_body("GetJob", CREDENTIALS, get_job_payload("j"))
+    encoded = encode_body(body)
+    assert body["secretKey"] == P["secretKey"]
+    assert json.loads(encoded)["secretKey"] == P["secretKey"]
+    for text in (repr(body), str(body), repr(encoded), str(encoded), f"{encoded!r}", f"{body}"):
+        assert P["secretKey"] not in text
+    assert "'secretId': 'AKIDexampleSecretId0001'" in repr(body)
+    assert str(len(encoded)) in repr(encoded)
 
 
 def test_credentials_repr_hides_the_key() -> None:
@@ -339,6 +352,32 @@ def test_list_jobs_answer_without_jobs_is_empty() -> None:
     """A ListJobs answer without ``jobs`` means no job has that custom id."""
     jobs, _ = parse_jobs_answer(ok({"requestId": "r", "listJobsResponse": {"total": 0}}), REDACTOR)
     assert jobs == []
+
+
+@pytest.mark.parametrize(
+    ("total", "expected", "complete"),
+    [(None, 1, True), (1, 1, True), (0, 1, True), (3, 3, False), ("3", 3, False)],
+)
+def test_list_jobs_answer_is_a_job_list_with_its_total(
+    total: Any, expected: int, complete: bool
+) -> None:
+    """The jobs come as a ``JobList``: a ``total`` above the jobs listed makes it incomplete."""
+    payload: dict[str, Any] = {"jobs": [{"id": "j1", "state": 1}]}
+    if total is not None:
+        payload["total"] = total
+    jobs, _ = parse_jobs_answer(ok({"requestId": "r", "listJobsResponse": payload}), REDACTOR)
+    assert isinstance(jobs, JobList)
+    assert [job.id for job in jobs] == ["j1"]
+    assert jobs.total == expected
+    assert jobs.complete is complete
+
+
+@pytest.mark.parametrize("total", [True, -1, 1.5, "many", [3]], ids=repr)
+def test_list_jobs_answer_with_a_total_that_is_no_count_is_a_response_error(total: Any) -> None:
+    """A ``total`` that is not a count cannot say whether the list is complete: ResponseError."""
+    document = {"requestId": "r", "listJobsResponse": {"jobs": [], "total": total}}
+    with pytest.raises(ResponseError, match="total"):
+        parse_jobs_answer(ok(document), REDACTOR)
 
 
 def test_list_jobs_answer_with_a_non_list_is_a_response_error() -> None:

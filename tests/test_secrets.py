@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import attrs
 import httpx
 import pytest
 from seeds import SECRET_ID, SECRET_KEY, ScriptedService, answer, client_for
 
 from mediax_async import (
     ConfigurationError,
+    CreateJobRequest,
+    Input,
     MediaXClient,
     MediaXError,
+    MusicSeparate,
+    MusicSeparateMethod,
+    Output,
     RetryPolicy,
+    SmartContentDescriptor,
     converter,
     parse_job,
     separation_request,
@@ -228,3 +237,155 @@ def test_secret_wrapper_does_not_show_itself() -> None:
     assert SECRET_KEY not in f"{secret}"
     assert secret.reveal() == SECRET_KEY
     assert secret == Secret(SECRET_KEY)
+
+
+# -- what an error reporter captures: every frame's locals ----------------------------------------
+
+
+def captured_locals(error: BaseException) -> list[str]:
+    """``name=repr`` of every local of every frame, as Sentry, rich or ``pytest -l`` capture them.
+
+    The chain is followed as they (and ``traceback``) follow it: causes,
+    contexts not suppressed by ``raise ... from``, groups; with each message.
+    Frames of these tests are left out (the fake service keeps every body it
+    received).
+    """
+    found: list[str] = []
+    pending = [traceback.TracebackException.from_exception(error, capture_locals=True)]
+    while pending:
+        report = pending.pop()
+        for frame in report.stack:
+            if Path(frame.filename).parent == TESTS:
+                continue
+            found.extend(f"{frame.name}: {k}={v}" for k, v in (frame.locals or {}).items())
+        found.extend(report.format_exception_only())
+        context = None if report.__suppress_context__ else report.__context__
+        pending.extend(x for x in (report.__cause__, context) if x is not None)
+        pending.extend(report.exceptions or [])
+    return found
+
+
+TESTS = Path(__file__).parent
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+REQUEST = CreateJobRequest(
+    inputs=(Input(url="https://cdn.example.com/a.wav"),),
+    outputs=(
+        Output(
+            content_id="r",
+            smart_content_descriptor=SmartContentDescriptor(
+                music_separate=MusicSeparate(method=MusicSeparateMethod.TWO_STEMS)
+            ),
+        ),
+    ),
+)
+
+ACTIONS: list[tuple[str, Callable[[MediaXClient], Awaitable[Any]]]] = [
+    ("CreateJob", lambda c: c.create_job(REQUEST)),
+    ("CreateJob", lambda c: c.submit_separation("https://cdn.example.com/a.wav", content_id="r")),
+    ("GetJob", lambda c: c.get_job("job-a")),
+    ("ListJobs", lambda c: c.list_jobs("tag")),
+    ("ListModels", lambda c: c.list_models()),
+    ("ListModels", lambda c: anext(aiter(c.iter_models()))),
+]
+
+FAILURES: list[tuple[str, Any]] = [
+    ("connect", httpx.ConnectError("connection refused")),
+    ("timeout", httpx.ReadTimeout("timed out")),
+    ("not-json", answer(200, b"<html>gateway</html>")),
+    ("not-a-job", answer(200, {"getJobResponse": {"job": {"id": 1}}, "listJobsResponse": 3})),
+    ("too-deep", answer(200, b"[" * 100_000)),
+    ("500", answer(500, {"error": {"code": "InternalError", "message": "boom"}})),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "call"), ACTIONS, ids=[f"{a}-{n}" for n, (a, _) in enumerate(ACTIONS)]
+)
+@pytest.mark.parametrize(("kind", "failure"), FAILURES, ids=[k for k, _ in FAILURES])
+async def test_no_frame_of_a_failed_action_holds_the_key(
+    action: str, call: Callable[[MediaXClient], Awaitable[Any]], kind: str, failure: Any
+) -> None:
+    """Whatever fails in whichever action, no captured frame local shows the secret key."""
+    service = ScriptedService()
+    for name in ("CreateJob", "GetJob", "ListJobs", "ListModels"):
+        service.then(name, *[failure] * 10)
+    async with client_for(service, retry_policy=RetryPolicy(max_retries=1, initial_delay=0)) as c:
+        with pytest.raises(MediaXError) as info:
+            await call(c)
+    assert service.sent[0].body["secretKey"] == SECRET_KEY  # the key was really sent
+    captured = captured_locals(info.value)
+    assert any(text.startswith("send_once: content=") for text in captured)  # the body was seen
+    assert [text for text in captured if SECRET_KEY in text] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "call"), ACTIONS, ids=[f"{a}-{n}" for n, (a, _) in enumerate(ACTIONS)]
+)
+@pytest.mark.parametrize(
+    ("anyio_backend", "backend"),
+    [("asyncio", "httpx"), ("trio", "httpx"), ("asyncio", "aiohttp")],  # aiohttp: asyncio only
+)
+async def test_no_frame_of_a_real_connection_failure_holds_the_key(
+    action: str,
+    call: Callable[[MediaXClient], Awaitable[Any]],
+    backend: Literal["httpx", "aiohttp"],
+) -> None:
+    """A request to a closed port on 127.0.0.1 fails without a frame showing the key."""
+    base = f"http://127.0.0.1:{closed_port()}"
+    policy = RetryPolicy(max_retries=1, initial_delay=0)
+    async with MediaXClient(
+        SECRET_ID, SECRET_KEY, base_url=base, retry_policy=policy, http_backend=backend
+    ) as client:
+        with pytest.raises(MediaXError) as info:
+            await call(client)
+    assert [text for text in captured_locals(info.value) if SECRET_KEY in text] == []
+
+
+async def test_no_frame_of_a_body_that_cannot_be_encoded_holds_the_key() -> None:
+    """A request the JSON encoder refuses (a user's ``extra``) fails without showing the key."""
+    service = ScriptedService()
+    request = attrs.evolve(REQUEST, extra={"note": {"a set"}})
+    async with client_for(service) as client:
+        with pytest.raises(TypeError) as info:
+            await client.create_job(request)
+    assert service.sent == []
+    captured = captured_locals(info.value)
+    assert any(text.startswith("encode_body: body=") for text in captured)
+    assert [text for text in captured if SECRET_KEY in text] == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"secret_key": SECRET_KEY},
+        {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "base_url": "nowhere"},
+        {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "base_url": "https://h:99999"},
+        {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "timeout": -1},
+        {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "http_backend": "curl"},
+    ],
+    ids=["no-id", "no-scheme", "port", "timeout", "backend"],
+)
+def test_no_frame_of_a_refused_configuration_holds_the_key(options: dict[str, Any]) -> None:
+    """A client refused at construction leaves the key in no frame of its error."""
+    with pytest.raises(ConfigurationError) as info:
+        MediaXClient(**options)
+    assert [text for text in captured_locals(info.value) if SECRET_KEY in text] == []
+
+
+def test_no_frame_of_a_refused_configuration_from_the_environment_holds_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key read from ``MEDIAX_SECRET_KEY`` is in no frame of a construction error."""
+    monkeypatch.setenv("MEDIAX_SECRET_KEY", SECRET_KEY)
+    for options in ({}, {"secret_id": SECRET_ID, "timeout": 0}):
+        with pytest.raises(ConfigurationError) as info:
+            MediaXClient(**options)
+        assert [text for text in captured_locals(info.value) if SECRET_KEY in text] == []

@@ -24,6 +24,7 @@ from mediax_async import (
     Input,
     Job,
     JobFailedError,
+    JobList,
     LearnedSchedule,
     LearningPollPolicy,
     MediaXClient,
@@ -190,7 +191,9 @@ async def main() -> None:
             await wait_for_many(client, ["https://cdn.example.com/a.wav"])
             await list_models(client)
             jobs = await client.list_jobs("batch-7")
-            assert_type(jobs, list[Job])
+            assert_type(jobs, JobList)
+            assert_type(jobs.complete, bool)
+            assert_type(jobs.total, int)
             assert_type(await client.get_job(jobs[0].id), Job)
             await client.get_job(42)  # type: ignore[arg-type]
     except RequestValidationError as exc:

@@ -20,27 +20,15 @@ with ``trust_callbacks=True``, settled from the payload). With
 from __future__ import annotations
 
 from ._policy import CALLBACK_POLL_POLICY, callback_poll_policy
-from ._receiver import CallbackReceiver, CallbackStats
-from ._rules import (
-    DEFAULT_CALLBACK_PATH,
-    DEFAULT_MAX_BODY_SIZE,
-    Rejection,
-    build_callback_url,
-    new_callback_token,
-    parse_callback_body,
-    redact_callback_url,
-)
+from ._receiver import CallbackReceiver, CallbackStats, JobHook
+from ._rules import new_callback_token, redact_callback_url
 
 __all__ = [
     "CALLBACK_POLL_POLICY",
-    "DEFAULT_CALLBACK_PATH",
-    "DEFAULT_MAX_BODY_SIZE",
     "CallbackReceiver",
     "CallbackStats",
-    "Rejection",
-    "build_callback_url",
+    "JobHook",
     "callback_poll_policy",
     "new_callback_token",
-    "parse_callback_body",
     "redact_callback_url",
 ]

@@ -36,11 +36,12 @@ from ._rules import (
 if TYPE_CHECKING:
     from .._waiter import JobWaiter
 
-__all__ = ["CallbackReceiver", "CallbackStats"]
+__all__ = ["CallbackReceiver", "CallbackStats", "JobHook"]
 
 logger = logging.getLogger("mediax_async.callbacks")
 
 JobHook = Callable[[Job, bool], object]
+"""A receiver's ``on_job(job, watched)``: each accepted job, and whether a waiter watches it."""
 
 DEFAULT_BODY_TIMEOUT: Final = 30.0
 """Seconds a sender may take to send a callback body (a slow sender is answered 400)."""

@@ -18,7 +18,7 @@ import anyio
 from .._models import Job
 from ._store import Settlement
 
-__all__ = ["Interest", "Queue", "SingleWait", "Subscriber", "fresh"]
+__all__ = ["Interest", "Queue", "SingleWait", "StreamWait", "Subscriber", "fresh"]
 
 T = TypeVar("T")
 

@@ -13,8 +13,7 @@ from typing import Final
 
 import anyio
 
-from .._callbacks import CallbackReceiver, new_callback_token, redact_callback_url
-from .._callbacks._receiver import JobHook
+from .._callbacks import CallbackReceiver, JobHook, new_callback_token, redact_callback_url
 from .._models import Job
 from ._commands import Context
 from ._parser import EXIT_OK

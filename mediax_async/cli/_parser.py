@@ -24,7 +24,15 @@ from ._stores import DEFAULT_NAMESPACE
 DEFAULT_LEASE = DEFAULT_WAITER_LEASE
 
 __all__ = [
+    "EXIT_CLOSED_PIPE",
     "EXIT_CODES",
+    "EXIT_CONFIG",
+    "EXIT_INTERRUPTED",
+    "EXIT_JOB_FAILED",
+    "EXIT_OK",
+    "EXIT_SERVICE",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
     "JOB_COMMANDS",
     "build_parser",
     "parse_address",
