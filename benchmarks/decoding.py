@@ -151,9 +151,14 @@ def job_decoding_skipped() -> Iterator[None]:
     name = "parse_job_answer"
     real = getattr(client_module, name)
 
-    def json_only(action: str, answer: Answer, redactor: Redactor) -> tuple[Any, str | None]:
+    def json_only(
+        action: str, answer: Answer, redactor: Redactor, *, job_id: str | None = None
+    ) -> tuple[Any, str | None]:
         payload, request_id = parse_payload(action, answer, redactor)
-        return payload["job"], request_id
+        job = payload["job"]
+        if job_id is not None and job.get("id") != job_id:  # the check the real parser makes
+            raise AssertionError(f"answer about {job.get('id')!r}, not {job_id!r}")
+        return job, request_id
 
     setattr(client_module, name, json_only)
     try:

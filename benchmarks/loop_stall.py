@@ -156,7 +156,7 @@ async def wait_for_jobs(count: int, median: float, one_go: bool) -> tuple[TimedP
         for n in range(count):
             await anyio.sleep_until(start + n * gap)
             request = separation_request(f"https://songs.test/{n}.mp3", content_id="repo")
-            w.add(await client.create_job(request))
+            await w.add(await client.create_job(request))
         await all_settled.wait()
         polls = w.stats.polls
     schedule = timed.policy.schedule("musicSeperate")

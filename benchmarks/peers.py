@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -244,11 +244,14 @@ async def run_strategy(
             if len(delays) + errors == count:
                 all_seen.set()
 
-    async def create_all(take: Callable[[Job], object]) -> None:
+    async def create_all(take: Callable[[Job], Awaitable[object]]) -> None:
         for n in range(count):
             await anyio.sleep(max(0.0, start_at + n / CREATE_RATE - anyio.current_time()))
             request = separation_request(f"https://songs.test/{n}.mp3", content_id="repo")
-            take(await client.create_job(request))
+            await take(await client.create_job(request))
+
+    async def ignore(job: Job) -> None:
+        pass
 
     async with MediaXClient(secret_id, DEFAULT_SECRET_KEY, base_url=url) as client:
         with anyio.move_on_after(bound):
@@ -258,11 +261,15 @@ async def run_strategy(
                     await create_all(waiter.add)
                     await all_seen.wait()
             elif name == CREATE_ONLY:
-                await create_all(lambda job: None)
+                await create_all(ignore)
             else:
                 loop = fixed_loop if name == FIXED else google_loop
                 async with anyio.create_task_group() as tasks:
-                    await create_all(lambda job: tasks.start_soon(loop, client, job, seen))
+
+                    async def start_loop(job: Job) -> None:
+                        tasks.start_soon(loop, client, job, seen)
+
+                    await create_all(start_loop)
     return delays, errors
 
 

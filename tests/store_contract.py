@@ -45,6 +45,7 @@ __all__ = [
     "test_group_readers_share_entries_and_unacked_ones_come_back",
     "test_news_for_a_watched_job_makes_it_due_alone",
     "test_reschedule_learns_tag_and_kind_and_can_ask_alone",
+    "test_trusted_news_of_an_ended_job_leaves_it_to_be_settled_not_polled",
     "test_unwatched_jobs_are_listed_but_not_claimed",
 ]
 
@@ -250,15 +251,36 @@ async def test_early_news_is_kept_and_handed_back_on_watch(
     store: PendingStore, clock: ManualClock
 ) -> None:
     """News for a job not watched yet is kept (15 minutes) and applied when it is watched."""
-    done = job("early", State.COMPLETED)
-    assert await store.notify([News("early", done, True), News("stale")]) == [False, False]
+    running = job("early", State.PROCESSING)
+    assert await store.notify([News("early", running, True), News("stale")]) == [False, False]
     (found,) = await store.watch([Watch("early", 500.0)])
     assert isinstance(found, News)
-    assert (found.job, found.trusted) == (done, True)
+    assert (found.job, found.trusted) == (running, True)
     (claim,) = (await store.claim(10, 30.0)).claims  # due at once, not in 500 s
     assert claim.jobs[0].notified
     clock.advance(901.0)
     assert await store.watch([Watch("stale", 10.0)]) == [None]  # too old: forgotten
+
+
+async def test_trusted_news_of_an_ended_job_leaves_it_to_be_settled_not_polled(
+    store: PendingStore, clock: ManualClock
+) -> None:
+    """Trusted news of an ended job does not make it due: the caller settles it, nobody polls it.
+
+    Were it due at once, another worker could claim and poll the job in the
+    moment between the news and the caller's ``Settle`` (a GetJob for a job a
+    callback had already settled).
+    """
+    await store.watch([Watch("a", 100.0)])
+    assert await store.notify([News("a", job("a", State.COMPLETED), True)]) == [True]
+    assert await store.notify([News("early", job("early", State.ERROR), True)]) == [False]
+    (found,) = await store.watch([Watch("early", 100.0)])
+    assert isinstance(found, News)
+    assert (await store.claim(10, 30.0)).claims == []
+    assert await store.apply([Settle("a", None, job("a", State.COMPLETED))]) == [True]
+    assert await store.apply([Settle("early", None, job("early", State.ERROR))]) == [True]
+    clock.advance(101.0)
+    assert (await store.claim(10, 30.0)).claims == []
 
 
 async def test_unwatched_jobs_are_listed_but_not_claimed(

@@ -65,7 +65,8 @@ def decode_settlement(job_id: str, key: str, body: str) -> Settlement:
 def encode_news(news: News) -> str:
     """Early news, as the store keeps it until its job is watched."""
     job = converter.unstructure(news.job) if news.job is not None else None
-    return json.dumps({"job": job, "trusted": news.trusted}, separators=(",", ":"))
+    fields = {"job": job, "trusted": news.trusted, "settles": news.settles}
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def decode_news(job_id: str, text: str) -> News:

@@ -122,7 +122,7 @@ local function watch_one(w)
   r = {0, -1, 0, 0, w[5], w[4], w[3], now, 0, w[6], 0}
   local news = news_pop(id)
   local due = now + w[2]
-  if news then
+  if news and not cjson.decode(news).settles then  -- news that settles is the caller's
     r[9] = 1
     due = now
   end
@@ -303,6 +303,8 @@ for i = 2, #ARGV, 2 do
   if not r then
     if redis.call('HEXISTS', OUT, id) == 0 then news_put(id, news) end
     out[#out + 1] = 0
+  elseif cjson.decode(news).settles then  -- the caller settles it next: nobody polls it
+    out[#out + 1] = 1
   else
     r[9] = 1
     if r[11] == 0 and r[2] <= now then redis.call('ZADD', DUE, now, id) end

@@ -79,6 +79,15 @@ class News(NamedTuple):
     job: Job | None = None
     trusted: bool = False
 
+    @property
+    def settles(self) -> bool:
+        """Whether this news is enough to settle its job (trusted, and the job ended).
+
+        A store leaves such a job's due time as it is: the caller settles it
+        with ``apply``, and nobody polls it meanwhile.
+        """
+        return self.trusted and self.job is not None and self.job.state.is_terminal
+
 
 class Reschedule(NamedTuple):
     """A claimed job polled and still running: poll it again after ``delay`` seconds."""
@@ -264,8 +273,8 @@ class PendingStore(Protocol):
 
         For each: None; its ``Settlement`` when the job settled recently (it is
         not watched again); or the early ``News`` kept for it, now applied (the
-        job is due at once; trusted news of a terminal job is the caller's to
-        settle with ``apply``).
+        job is due at once, unless the news ``settles`` it: that is the
+        caller's to do, with ``apply``).
         """
         ...
 
@@ -293,6 +302,9 @@ class PendingStore(Protocol):
 
     async def notify(self, news: Sequence[News]) -> list[bool]:
         """Make watched jobs due at once; for each, whether its job was watched.
+
+        News that ``settles`` its job leaves the job's due time as it is (the
+        caller settles it next, and no one is to poll it in between).
 
         News of a job not watched is kept (the last 10,000 ids, 15 minutes
         each) and handed back by ``watch``. Settling from trusted news is the

@@ -132,7 +132,7 @@ class WatchBook:
         self._records[record.job_id] = record
         self._tag_add(record)
         news = self._news.pop(record.job_id, now)
-        record.notified = news is not None
+        record.notified = news is not None and not news.settles
         self._queue.schedule(record, now if record.notified else now + watch.delay)
         return news
 
@@ -279,6 +279,8 @@ class WatchBook:
             if self._outcomes.get(news.job_id, now) is None:
                 self._news.put(news.job_id, news, now)
             return False
+        if news.settles:
+            return True
         record.notified = True
         if not record.parked and record.lease_until <= now:
             self._queue.schedule(record, now)
