@@ -8,9 +8,12 @@ busy machine, never more often.
 
 from __future__ import annotations
 
+import errno
 import itertools
+import json
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -154,3 +157,55 @@ async def test_results_unacknowledged_by_a_dead_reader_go_to_a_reader_elsewhere(
         await two.ack_results("batch", [e.entry_id for e in back])
         clock.advance(61.0)
         assert await one.read_results("batch", "third", 10, 0.0) == []
+
+
+async def test_a_settlement_is_acknowledged_only_once_its_record_is_written(
+    redis_server: RedisServer, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose record write fails (a full disk, a kill) loses no line: a rerun has it.
+
+    The write waits until the settlement would be acknowledged (or 0.5 s) and
+    then fails: acknowledged before it was written, the rerun could never see it.
+    """
+    from mediax_async._batch import BatchRunner
+    from mediax_async._batch._results import ResultsFile
+
+    fake = FakeMediaX(
+        seed=3,
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(0.1))),
+    )
+    source, results = tmp_path / "jobs.jsonl", tmp_path / "jobs.results.jsonl"
+    song = {"kind": "separation", "content_id": "r"}
+    lines = [{**song, "song": f"https://e.com/{n}.mp3"} for n in range(3)]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    acked = threading.Event()
+    real_write = ResultsFile.write
+
+    def full_disk(self: ResultsFile, result: object) -> None:
+        acked.wait(0.5)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    async with (
+        fake.client() as client,
+        two_stores(redis_server, namespace, claim_idle=0.2) as (
+            one,
+            two,
+        ),
+    ):
+        real_ack = one.ack_results
+
+        async def ack_results(group: str, entry_ids: Sequence[str]) -> None:
+            acked.set()
+            await real_ack(group, entry_ids)
+
+        monkeypatch.setattr(one, "ack_results", ack_results)
+        monkeypatch.setattr(ResultsFile, "write", full_disk)
+        with anyio.fail_after(20), pytest.raises(OSError, match="No space"):
+            await BatchRunner(client, source, results, policy=FAST, store=one).run()
+        monkeypatch.setattr(ResultsFile, "write", real_write)
+        with anyio.fail_after(20):
+            summary = await BatchRunner(client, source, results, policy=FAST, store=two).run()
+    assert summary.all_completed
+    recorded = [json.loads(text) for text in results.read_text().splitlines()[1:]]
+    assert sorted(r["line"] for r in recorded) == [1, 2, 3]
+    assert fake.request_counts["CreateJob"] == 3

@@ -22,10 +22,13 @@ from .._exceptions import (
 )
 from .._models import CreateJobRequest, Job, JobList
 from .._protocol import echoes_request
+from .._tasks import background_tasks
 from ._lines import BatchLine, read_batch_file, tagged
 from ._results import LineResult, ResultsFile, default_results_path
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from .._callbacks import CallbackReceiver, CallbackStats
     from .._client import MediaXClient
     from .._policies import PollPolicy
@@ -181,12 +184,24 @@ class _Unsure(NamedTuple):
     error: JobMayExistError
 
 
+class _Recorded(NamedTuple):
+    """A line's record was written from its settlement (by ``_forward``)."""
+
+    number: int
+
+
 UNSURE_GRACE = 120.0
 """Seconds a batch with only unsure lines left waits for the waiter to find their jobs."""
 
 
 class _Run:
-    """One run of a batch: lines go out through ``submit``, records come back in one channel."""
+    """One run of a batch: lines go out through ``submit``, records come back in one channel.
+
+    A settlement read from ``completed()`` is written to the results file
+    before the next one is read, which is when the stream acknowledges it: a
+    process killed (or a disk full) before a record is written leaves its
+    settlement to be delivered again, to a rerun or another reader.
+    """
 
     def __init__(self, runner: BatchRunner, results: ResultsFile, summary: BatchSummary) -> None:
         self._runner = runner
@@ -197,8 +212,11 @@ class _Run:
         self._grace = max(UNSURE_GRACE, 2 * lease)
         self._by_key: dict[str, BatchLine] = {}
         self._by_job: dict[str, BatchLine] = {}
+        self._remaining: set[int] = set()
+        self._being_written: set[int] = set()
+        self._writing = anyio.Lock()
         self._send, self._receive = anyio.create_memory_object_stream[
-            "tuple[BatchLine, LineResult] | _Fatal | _Unsure"
+            "tuple[BatchLine, LineResult] | _Fatal | _Unsure | _Recorded"
         ](math.inf)
 
     def _key(self, line: BatchLine) -> str:
@@ -211,35 +229,40 @@ class _Run:
         summary.skipped = len(lines) - len(todo)
         summary.previous = [results.finished[n] for n in sorted(results.finished)]
         self._runner._observer.batch_started(summary)
-        remaining = {line.number for line in todo}
-        for line in todo:
-            self._by_key[self._key(line)] = line
-            if line.error is not None:
-                await self._record(line, LineResult.of_error(line.number, line.kind, line.error))
-                remaining.discard(line.number)
-        valid = [line for line in todo if line.request is not None]
+        self._remaining = {line.number for line in todo}
+        try:
+            for line in todo:
+                self._by_key[self._key(line)] = line
+                if line.error is not None:
+                    error = LineResult.of_error(line.number, line.kind, line.error)
+                    await self._record_once(line, error)
+            valid = [line for line in todo if line.request is not None]
+            await self._watch(valid)
+        finally:
+            self._send.close()
+            self._receive.close()
+
+    async def _watch(self, lines: list[BatchLine]) -> None:
+        """Submit ``lines`` and record every line's result as it settles (errors come out bare)."""
         waiter = self._waiter()
-        async with waiter, anyio.create_task_group() as tasks:
+        async with waiter, background_tasks(_cancel) as tasks:
             self._summary.stats = waiter.stats
             receiver = self._runner._receiver
             if receiver is not None:
                 self._summary.callbacks = receiver.stats
                 receiver.attach(waiter)
             try:
-                group = f"batch:{results.tag}" if waiter.store.shared else None
+                group = f"batch:{self._results.tag}" if waiter.store.shared else None
                 settled = waiter.completed(group)
                 tasks.start_soon(self._forward, settled)
-                tasks.start_soon(self._submit_all, waiter, valid)
-                async with self._receive:
-                    await self._collect(waiter, remaining)
+                tasks.start_soon(self._submit_all, waiter, lines)
+                await self._collect(waiter)
                 await settled.ack()
-                tasks.cancel_scope.cancel()
             finally:
-                self._send.close()
                 if receiver is not None:
                     receiver.detach(waiter)
 
-    async def _collect(self, waiter: JobWaiter, remaining: set[int]) -> None:
+    async def _collect(self, waiter: JobWaiter) -> None:
         """Record each line's result as it comes, until every line has one.
 
         A line whose job may exist (its CreateJob answer was lost and the lookup
@@ -248,6 +271,7 @@ class _Run:
         a process that died holding the look-up lets it go only when its lease ends),
         and those whose job is still unknown are recorded as errors (a rerun looks them up again).
         """
+        remaining = self._remaining
         unsure: dict[int, tuple[BatchLine, JobMayExistError]] = {}
         while remaining:
             grace = self._grace if remaining <= unsure.keys() else math.inf
@@ -258,19 +282,20 @@ class _Run:
                 for number, (line, error) in list(unsure.items()):
                     del unsure[number]
                     if known.get(self._key(line)) is None:  # not found: it stays unknown
-                        remaining.discard(number)
-                        await self._record(line, LineResult.of_error(number, line.kind, error))
+                        await self._record_once(line, LineResult.of_error(number, line.kind, error))
                 continue
             if isinstance(item, _Fatal):
                 raise item.error
             if isinstance(item, _Unsure):
-                unsure[item.line.number] = (item.line, item.error)
+                if item.line.number in remaining:
+                    unsure[item.line.number] = (item.line, item.error)
+                continue
+            if isinstance(item, _Recorded):
+                unsure.pop(item.number, None)
                 continue
             line, result = item
             unsure.pop(line.number, None)
-            if line.number in remaining:
-                remaining.discard(line.number)
-                await self._record(line, result)
+            await self._record_once(line, result)
 
     def _waiter(self) -> JobWaiter:
         runner = self._runner
@@ -359,16 +384,21 @@ class _Run:
         self._runner._observer.line_started(line, job, resumed=resumed)
 
     async def _forward(self, settled: ResultStream) -> None:
-        """Every settlement of a line of this batch becomes that line's record."""
+        """Every settlement of a line of this batch becomes that line's record.
+
+        Written here, before the stream is asked for the next settlement (which
+        acknowledges this one), never later from a queue.
+        """
         try:
             async with settled:
                 async for settlement in settled:
                     line = self._line_of(settlement)
                     if line is not None:
-                        self._send.send_nowait((line, _result_of(line, settlement)))
+                        await self._record_once(line, _result_of(line, settlement))
+                        self._send.send_nowait(_Recorded(line.number))
         except anyio.ClosedResourceError:
             pass  # the run is over
-        except Exception as exc:
+        except Exception as exc:  # what was read and not written stays unacknowledged
             self._send.send_nowait(_Fatal(exc))
 
     def _line_of(self, settlement: Settlement) -> BatchLine | None:
@@ -383,11 +413,22 @@ class _Run:
         if line is not None:
             self._runner._observer.state_changed(line, job)
 
-    async def _record(self, line: BatchLine, result: LineResult) -> None:
-        # Written in a worker thread: a slow disk must not stall the event loop.
-        await anyio.to_thread.run_sync(self._results.write, result)
+    async def _record_once(self, line: BatchLine, result: LineResult) -> None:
+        """Write ``line``'s record, unless it has one already (each line gets one)."""
+        if line.number not in self._remaining or line.number in self._being_written:
+            return
+        self._being_written.add(line.number)
+        async with self._writing:  # one writer at a time: records are whole lines
+            # Written in a worker thread: a slow disk must not stall the event loop.
+            await anyio.to_thread.run_sync(self._results.write, result)
+        self._remaining.discard(line.number)  # only now: the run ends when none remain
         self._summary.results.append(result)
         self._runner._observer.line_finished(line, result)
+
+
+def _cancel(tasks: TaskGroup) -> None:
+    """Stop the batch's background tasks (its block is over)."""
+    tasks.cancel_scope.cancel()
 
 
 def _result_of(line: BatchLine, settlement: Settlement) -> LineResult:

@@ -55,7 +55,7 @@ class Runtime:
 
     client_factory: Callable[[ClientSettings], MediaXClient] = default_client
     poll_policy: PollPolicy | None = None
-    store_factory: Callable[[str, str], PendingStore] = open_store
+    store_factory: Callable[[str, str, float | None], PendingStore] = open_store
     """``(url, namespace)`` to the store of ``--store`` (tests pass their own)."""
     stdout: TextIO | None = None
     stderr: TextIO | None = None

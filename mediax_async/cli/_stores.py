@@ -16,8 +16,12 @@ DEFAULT_NAMESPACE = "mediax"
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-def open_store(url: str, namespace: str) -> PendingStore:
-    """The store at ``url`` (``redis://host:port/db``, ``rediss://``, ``unix://``)."""
+def open_store(url: str, namespace: str, lease: float | None = None) -> PendingStore:
+    """The store at ``url`` (``redis://host:port/db``, ``rediss://``, ``unix://``).
+
+    With ``lease`` (``--lease``), results a dead reader took and never
+    acknowledged go to another reader after that long, as its claims do.
+    """
     scheme = urlsplit(url).scheme
     if scheme not in _REDIS_SCHEMES:
         raise ConfigurationError(
@@ -27,7 +31,9 @@ def open_store(url: str, namespace: str) -> PendingStore:
         raise ConfigurationError("--store needs the redis extra: pip install 'mediax-async[redis]'")
     from ..redis import RedisStore
 
-    return RedisStore.from_url(url, namespace=namespace)
+    if lease is None:
+        return RedisStore.from_url(url, namespace=namespace)
+    return RedisStore.from_url(url, namespace=namespace, claim_idle=lease)
 
 
 def store_label(url: str) -> str:

@@ -26,7 +26,8 @@ _SCAN = 1_000
 @asynccontextmanager
 async def store_of(ctx: Context) -> AsyncIterator[PendingStore]:
     """The ``--store`` of the command, closed on the way out."""
-    store = ctx.runtime.store_factory(ctx.args.store, ctx.args.namespace)
+    lease = getattr(ctx.args, "lease", None)  # status has none
+    store = ctx.runtime.store_factory(ctx.args.store, ctx.args.namespace, lease)
     if isinstance(store, AbstractAsyncContextManager):  # RedisStore: its connections
         async with store:
             yield store
