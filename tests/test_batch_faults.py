@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,35 @@ async def test_identical_lines_under_dropped_and_late_answers_end_once_each(
     assert again.all_completed
     assert Counter(r["line"] for r in records(again.results_path)) == Counter(range(1, 31))
     assert len(fake.jobs) == 30  # the rerun found every job again
+
+
+async def test_a_slow_disk_costs_no_virtual_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written slowly (a thread that takes real time) do not let virtual time run away.
+
+    While the write thread works, every task sleeps; a clock that jumped then
+    would fire hours of deadlines in milliseconds (this batch hung past its
+    24 h bound on a busy machine, the write taking a few real milliseconds).
+    """
+    from mediax_async._batch._results import ResultsFile
+
+    real_write = ResultsFile.write
+
+    def slow_disk(self: ResultsFile, result: Any) -> None:
+        time.sleep(0.02)  # the disk's own time, real: what virtual time must not skip over
+        real_write(self, result)
+
+    monkeypatch.setattr(ResultsFile, "write", slow_disk)
+    schedule = Schedule(default=Profile(queue=FixedDuration(1), processing=FixedDuration(20)))
+    fake = FakeMediaX(seed=7, schedule=schedule, record_requests=False)
+    for action in ("CreateJob", "GetJob", "ListJobs"):
+        fake.faults.set_rate(F.ANSWER_LOST, 0.2, action=action)
+    source = tmp_path / "same.jsonl"
+    source.write_text((LINE + "\n") * 20, encoding="utf-8")
+    started = anyio.current_time()
+    async with fake.client() as client:
+        with anyio.fail_after(24 * 3600):
+            summary = await BatchRunner(client, source, concurrency=8).run()
+    assert Counter(r["line"] for r in records(summary.results_path)) == Counter(range(1, 21))
+    assert anyio.current_time() - started < 3600  # jobs of 21 s, not a day of jumps
