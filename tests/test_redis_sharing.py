@@ -209,3 +209,35 @@ async def test_a_settlement_is_acknowledged_only_once_its_record_is_written(
     recorded = [json.loads(text) for text in results.read_text().splitlines()[1:]]
     assert sorted(r["line"] for r in recorded) == [1, 2, 3]
     assert fake.request_counts["CreateJob"] == 3
+
+
+async def test_a_reader_without_a_group_gets_each_settlement_once(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """``completed()`` on a shared store: a job settled here is not repeated by the store's feed.
+
+    A last job, settled through the other store, comes after the others in the
+    results stream: once the reader has it, the feed has brought everything before.
+    """
+    fake = FakeMediaX(
+        seed=4,
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(0.1))),
+    )
+    async with fake.client() as client, two_stores(redis_server, namespace) as (one, two):
+        jobs = [
+            await client.submit_separation(f"https://e.com/{n}.mp3", content_id="r")
+            for n in range(6)
+        ]
+        async with client.waiter(store=one, policy=FAST) as waiter:
+            seen: list[str] = []
+            async with waiter.completed() as reader:
+                for created in jobs:
+                    await waiter.add(created)
+                with anyio.fail_after(30):  # a bound, not a wait: jobs end in 0.1 s
+                    await waiter.wait_all(jobs)
+                    await two.apply([Settle("last", None, job("last", State.COMPLETED))])
+                    async for settlement in reader:
+                        seen.append(settlement.job_id)
+                        if settlement.job_id == "last":
+                            break
+    assert Counter(seen) == Counter([j.id for j in jobs] + ["last"])
