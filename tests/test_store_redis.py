@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_server import RedisServer
@@ -41,9 +42,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def make_store(redis_server: RedisServer) -> object:
     """RedisStore on the contract's clock, in a namespace of its own (the contract closes it)."""
 
-    async def make(clock: ManualClock) -> PendingStore:
+    async def make(clock: ManualClock, **options: Any) -> PendingStore:
         store = RedisStore.from_url(
-            redis_server.url, namespace=f"contract-{next(_namespaces)}", clock=clock
+            redis_server.url, namespace=f"contract-{next(_namespaces)}", clock=clock, **options
         )
         await store.__aenter__()
         return store

@@ -209,8 +209,56 @@ return out
 """
 )
 
+# A submission: SUB[key] = {custom_id, request (JSON text, '' once created), job_id or '',
+# fence, lease_until, attempts}; ORPH scores unresolved ones by lease end.
+_SUBMISSIONS = r"""
+local function sub_get(key)
+  local v = redis.call('HGET', SUB, key)
+  if v then return cjson.decode(v) end
+  return nil
+end
+local function sub_put(key, s) redis.call('HSET', SUB, key, cjson.encode(s)) end
+local function sub_lease(key, s, lease, status)
+  local attempts = s[6]
+  s[6] = s[6] + 1
+  s[4] = s[4] + 1
+  s[5] = now + lease
+  redis.call('ZADD', ORPH, s[5], key)
+  sub_put(key, s)
+  return {status, s[4], '', attempts, key, s[1], s[2]}
+end
+local function sub_held(key, fence)
+  local s = sub_get(key)
+  if not s or s[3] ~= '' or s[4] ~= fence or now > s[5] then return nil end
+  return s
+end
+local function sub_forget(key)
+  local s = sub_get(key)
+  if not s then return end
+  redis.call('HDEL', SUB, key)
+  redis.call('ZREM', ORPH, key)
+  redis.call('ZREM', CREATED, key)
+  if s[3] ~= '' then
+    local attributed = P .. 'attr:' .. s[1]
+    redis.call('SREM', attributed, s[3])
+  end
+end
+-- a created submission's job settled: only now does it count among the KEEP_CREATED kept
+-- (forgotten while its job runs, it would be sent again: a second job)
+local function sub_settled(key)
+  local s = sub_get(key)
+  if not s or s[3] == '' then return end
+  redis.call('ZADD', CREATED, now, key)
+  local over = redis.call('ZCARD', CREATED) - KEEP_CREATED
+  if over > 0 then
+    for _, old in ipairs(zpop_ids(CREATED, over)) do sub_forget(old) end
+  end
+end
+"""
+
 APPLY = (
     _PRELUDE
+    + _SUBMISSIONS
     + r"""
 local function held(id, fence)
   local r = rec_get(id)
@@ -260,6 +308,7 @@ for i = 2, #ARGV do
       redis.call('ZREM', DUE, id)
       tag_remove(id, r[7])
       record_outcome(id, r[10], body)
+      if r[10] ~= '' then sub_settled(r[10]) end
       ok = 1
     end
   else  -- {'t', tag, fence, listed}
@@ -326,41 +375,6 @@ return 0
 """
 )
 
-# A submission: SUB[key] = {custom_id, request (JSON text, '' once created), job_id or '',
-# fence, lease_until, attempts}; ORPH scores unresolved ones by lease end.
-_SUBMISSIONS = r"""
-local function sub_get(key)
-  local v = redis.call('HGET', SUB, key)
-  if v then return cjson.decode(v) end
-  return nil
-end
-local function sub_put(key, s) redis.call('HSET', SUB, key, cjson.encode(s)) end
-local function sub_lease(key, s, lease, status)
-  local attempts = s[6]
-  s[6] = s[6] + 1
-  s[4] = s[4] + 1
-  s[5] = now + lease
-  redis.call('ZADD', ORPH, s[5], key)
-  sub_put(key, s)
-  return {status, s[4], '', attempts, key, s[1], s[2]}
-end
-local function sub_held(key, fence)
-  local s = sub_get(key)
-  if not s or s[3] ~= '' or s[4] ~= fence or now > s[5] then return nil end
-  return s
-end
-local function sub_forget(key)
-  local s = sub_get(key)
-  if not s then return end
-  redis.call('HDEL', SUB, key)
-  redis.call('ZREM', ORPH, key)
-  redis.call('ZREM', CREATED, key)
-  if s[3] ~= '' then
-    local attributed = P .. 'attr:' .. s[1]
-    redis.call('SREM', attributed, s[3])
-  end
-end
-"""
 
 BEGIN_SUBMISSION = (
     _PRELUDE
@@ -406,13 +420,9 @@ redis.call('SADD', attributed, watch[1])
 s[3], s[2] = watch[1], ''
 sub_put(key, s)
 redis.call('ZREM', ORPH, key)
-redis.call('ZADD', CREATED, now, key)
-local over = redis.call('ZCARD', CREATED) - KEEP_CREATED
-if over > 0 then
-  for _, old in ipairs(zpop_ids(CREATED, over)) do sub_forget(old) end
-end
 watch[6] = key
 watch_one(watch)
+if redis.call('HEXISTS', JOBS, watch[1]) == 0 then sub_settled(key) end  -- it had settled
 return 1
 """
 )
