@@ -7,6 +7,7 @@ runs on asyncio and on trio (coredis runs on anyio).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import pytest
 from redis_server import RedisServer
 from store_contract import *  # noqa: F403 - the contract's tests run here
-from store_contract import ManualClock
+from store_contract import ManualClock, job
 
-from mediax_async import PendingStore
+from mediax_async import PendingStore, State
+from mediax_async.stores import Settle
 
-pytest.importorskip("coredis")
+coredis = pytest.importorskip("coredis")
 
 from mediax_async.redis import RedisStore
 
@@ -50,3 +52,51 @@ def make_store(redis_server: RedisServer) -> object:
         return store
 
     return make
+
+
+async def raw_client(server: RedisServer) -> coredis.Redis[bytes]:
+    """A plain client on the server, as a foreign writer (or an operator) uses it."""
+    client: coredis.Redis[bytes] = coredis.Redis.from_url(server.url, decode_responses=False)
+    await client.__aenter__()
+    return client
+
+
+async def test_a_malformed_results_entry_is_skipped_acknowledged_and_logged(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Foreign or corrupt entries in the results stream: skipped by every reader, never again.
+
+    Followers go on past them; a group acknowledges them (no redelivery) and
+    each is logged once per reader at WARNING, without its contents.
+    """
+    clock = ManualClock()
+    namespace = f"contract-{next(_namespaces)}"
+    store = RedisStore.from_url(redis_server.url, namespace=namespace, clock=clock)
+    raw = await raw_client(redis_server)
+    try:
+        await store.__aenter__()
+        _, cursor = await store.follow_results(None, 10, 0.0)
+        stream = f"mediax:{{{namespace}}}:res"
+        await raw.xadd(stream, {"foreign": "x"})
+        await raw.xadd(stream, {"i": "bad-json", "k": "", "b": "not json s3cr3t"})
+        await raw.xadd(stream, {"i": "bad-job", "k": "", "b": '{"job": {"id": 5}}'})
+        await raw.xadd(stream, {"i": "bad-error", "k": "", "b": '{"error": 7}'})
+        await store.apply([Settle("good", None, job("good", State.COMPLETED))])
+        with caplog.at_level(logging.WARNING, logger="mediax_async"):
+            entries, cursor = await store.follow_results(cursor, 10, 0.0)
+            assert [e.settlement.job_id for e in entries] == ["good"]
+            assert await store.follow_results(cursor, 10, 0.0) == ([], cursor)
+            read = await store.read_results("g", "c1", 10, 0.0)
+            assert [e.settlement.job_id for e in read] == ["good"]
+            await store.ack_results("g", [e.entry_id for e in read])
+            clock.advance(61.0)
+            assert await store.read_results("g", "c2", 10, 0.0) == []
+        pending = await raw.xpending(stream, "g")
+        assert pending.pending == 0
+        warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 8  # four entries, each once by the follower and once by the group
+        assert all("malformed" in r.getMessage() for r in warned)
+        assert not any("s3cr3t" in r.getMessage() for r in warned)
+    finally:
+        await store.aclose()  # entered last, left first (coredis clients hold task groups)
+        await raw.__aexit__(None, None, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -14,6 +15,7 @@ import coredis.exceptions
 from coredis.retry import ExponentialBackoffRetryPolicy
 
 from .._enums import State
+from .._exceptions import MediaXError
 from .._waiter import (
     Claim,
     ClaimBatch,
@@ -36,7 +38,11 @@ from ._codec import decode_news, decode_settlement, encode_news, encode_outcome
 
 __all__ = ["RedisStore"]
 
+logger = logging.getLogger("mediax_async.redis")
+
 _COMPACT = (",", ":")
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, RecursionError, MediaXError)
+"""What decoding an entry some other writer put in the results stream may raise."""
 _RETRYABLE = (coredis.exceptions.ConnectionError, TimeoutError, coredis.exceptions.BusyLoadingError)
 
 
@@ -363,14 +369,25 @@ class RedisStore:
 
     # -- results -----------------------------------------------------------------------
 
-    @staticmethod
-    def _entry(entry_id: Any, fields: Any) -> ResultEntry:
-        if isinstance(fields, dict):
-            values = {_text(k): _text(v) for k, v in fields.items()}
-        else:
-            values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
-        settlement = decode_settlement(values["i"], values.get("k", ""), values["b"])
-        return ResultEntry(_text(entry_id), settlement)
+    def _entries(self, raw: Sequence[tuple[Any, Any]]) -> tuple[list[ResultEntry], list[str]]:
+        """The stream entries ``raw`` decoded, and the ids of those that are not settlements.
+
+        Those are skipped (and logged, without their contents): another
+        writer's, or corrupt. One must not stop every reader of the stream.
+        """
+        found, malformed = [], []
+        for entry_id, fields in raw:
+            try:
+                found.append(ResultEntry(_text(entry_id), _decode_entry(fields)))
+            except _MALFORMED as exc:
+                malformed.append(_text(entry_id))
+                logger.warning(
+                    "skipped a malformed entry %s of the results stream of namespace %r (%s)",
+                    _text(entry_id),
+                    self.namespace,
+                    type(exc).__name__,
+                )
+        return found, malformed
 
     async def read_results(
         self, group: str, consumer: str, count: int, block: float
@@ -388,7 +405,12 @@ class RedisStore:
                 "READ_GROUP", group, consumer, count, repr(self._claim_idle)
             )
             if entries:
-                return [self._entry(e[0], e[1]) for e in entries]
+                found, malformed = self._entries([(e[0], e[1]) for e in entries])
+                if malformed:
+                    await self._run("ACK", group, *malformed)  # never delivered again
+                if found:
+                    return found
+                continue
             left = deadline - anyio.current_time()
             if _text(redeliver):
                 left = min(left, _number(redeliver) + 0.001)
@@ -413,10 +435,21 @@ class RedisStore:
         if not found:
             return [], after
         (entries,) = found.values()
-        results = [self._entry(e.identifier, e.field_values) for e in entries]
-        return results, results[-1].entry_id if results else after
+        results, _ = self._entries([(e.identifier, e.field_values) for e in entries])
+        return results, _text(entries[-1].identifier) if entries else after
 
     async def ack_results(self, group: str, entry_ids: Sequence[str]) -> None:
         """Acknowledge a group's entries."""
         if entry_ids:
             await self._run("ACK", group, *entry_ids)
+
+
+def _decode_entry(fields: Any) -> Settlement:
+    """A settlement from a results stream entry's fields (a mapping, or a flat list)."""
+    if isinstance(fields, dict):
+        values = {_text(k): _text(v) for k, v in fields.items()}
+    else:
+        values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+    if not values.get("i"):
+        raise KeyError("i")
+    return decode_settlement(values["i"], values.get("k", ""), values["b"])
