@@ -100,3 +100,47 @@ async def test_a_malformed_results_entry_is_skipped_acknowledged_and_logged(
     finally:
         await store.aclose()  # entered last, left first (coredis clients hold task groups)
         await raw.__aexit__(None, None, None)
+
+
+async def test_trimming_the_results_stream_keeps_what_a_group_has_not_read(
+    redis_server: RedisServer,
+) -> None:
+    """``results_limit`` trims only entries every group has read and acknowledged.
+
+    A group's unread and unacknowledged entries are kept past the limit (up to
+    ``results_hard_limit``, for a group nobody reads any more); once the group
+    has them all, the stream is trimmed back to the limit. (Hundreds of
+    entries: Redis trims whole nodes of a hundred at a time.)
+    """
+    clock = ManualClock()
+    namespace = f"contract-{next(_namespaces)}"
+    options: dict[str, Any] = {"results_limit": 3, "results_hard_limit": 400}
+    store = RedisStore.from_url(redis_server.url, namespace=namespace, clock=clock, **options)
+    raw = await raw_client(redis_server)
+    stream = f"mediax:{{{namespace}}}:res"
+
+    async def settle(prefix: str, count: int) -> list[str]:
+        ids = [f"{prefix}{n}" for n in range(count)]
+        await store.apply([Settle(i, None, job(i, State.COMPLETED)) for i in ids])
+        return ids
+
+    try:
+        await store.__aenter__()
+        first = await settle("a", 2)
+        (held,) = await store.read_results("g", "dies", 1, 0.0)  # read, never acknowledged
+        later = await settle("b", 250)
+        read = await store.read_results("g", "c1", 300, 0.0)
+        assert [e.settlement.job_id for e in read] == first[1:] + later
+        await store.ack_results("g", [e.entry_id for e in read])
+        clock.advance(61.0)
+        back = await store.read_results("g", "c1", 300, 0.0)
+        assert [e.settlement.job_id for e in back] == [held.settlement.job_id] == ["a0"]
+        await store.ack_results("g", [e.entry_id for e in back])
+        await settle("c", 1)
+        assert await raw.xlen(stream) == 3  # all read: back to the limit
+        await store.read_results("g", "c1", 1, 0.0)  # "g" takes one and is never seen again
+        await settle("d", 600)
+        assert await raw.xlen(stream) <= 400
+    finally:
+        await store.aclose()
+        await raw.__aexit__(None, None, None)

@@ -43,6 +43,7 @@ local CONF = cjson.decode(redis.call('GET', P .. 'conf') or '{}')
 local RECENT = CONF.recent or 10000
 local NEWS_KEEP, NEWS_AGE = CONF.news or 10000, CONF.news_age or 900
 local RESULTS_MAX = CONF.results or 1000000
+local RESULTS_HARD = math.max(RESULTS_MAX, CONF.results_hard or 1000000)
 local KEEP_CREATED = CONF.created or 100000
 
 -- a record: {fence, lease_until, polls, failures, state, kind, tag, started, notified, key, parked}
@@ -76,6 +77,51 @@ local function zpop_ids(zset, over)
   for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
   return ids
 end
+local function id_before(a, b)  -- stream ids 'ms-seq', compared as numbers
+  local a_ms, a_seq = string.match(a, '^(%d+)-(%d+)$')
+  local b_ms, b_seq = string.match(b, '^(%d+)-(%d+)$')
+  a_ms, b_ms = tonumber(a_ms), tonumber(b_ms)
+  return a_ms < b_ms or (a_ms == b_ms and tonumber(a_seq) < tonumber(b_seq))
+end
+-- the oldest results entry some consumer group still needs: delivered and not acknowledged,
+-- or not delivered yet (nil: none)
+local function needed_by_groups()
+  local needed = nil
+  for _, info in ipairs(redis.call('XINFO', 'GROUPS', RES)) do
+    local g = {}
+    for i = 1, #info, 2 do g[info[i]] = info[i + 1] end
+    local first = nil
+    if tonumber(g['pending']) > 0 then
+      first = redis.call('XPENDING', RES, g['name'])[2]
+    elseif g['lag'] ~= 0 then  -- false when Redis cannot tell: look
+      local after = redis.call('XRANGE', RES, '(' .. g['last-delivered-id'], '+', 'COUNT', 1)
+      if #after > 0 then first = after[1][1] end
+    end
+    if first and (not needed or id_before(first, needed)) then needed = first end
+  end
+  return needed
+end
+-- keep RESULTS_MAX entries, and past that what a group still needs, up to RESULTS_HARD
+-- (a group nobody reads any more must not hold every entry for ever)
+local function trim_results()
+  local over = redis.call('XLEN', RES) - RESULTS_MAX
+  if over <= 0 then return end
+  local needed = needed_by_groups()
+  if not needed then
+    redis.call('XTRIM', RES, 'MAXLEN', RESULTS_MAX)
+    return
+  end
+  if over > RESULTS_HARD - RESULTS_MAX then
+    redis.call('XTRIM', RES, 'MAXLEN', RESULTS_HARD)
+    over = RESULTS_HARD - RESULTS_MAX
+  end
+  -- the oldest entries, before the first one a group needs (a thousand at a time)
+  local unneeded = redis.call('XRANGE', RES, '-', '(' .. needed, 'COUNT', math.min(over, 1000))
+  if #unneeded > 0 then
+    local kept = redis.call('XRANGE', RES, '(' .. unneeded[#unneeded][1], '+', 'COUNT', 1)
+    redis.call('XTRIM', RES, 'MINID', kept[1][1])
+  end
+end
 local function record_outcome(id, key, body)
   redis.call('HSET', OUT, id, cjson.encode({key, body}))
   redis.call('ZADD', OUTZ, now, id)
@@ -83,7 +129,8 @@ local function record_outcome(id, key, body)
   if over > 0 then
     for _, old in ipairs(zpop_ids(OUTZ, over)) do redis.call('HDEL', OUT, old) end
   end
-  redis.call('XADD', RES, 'MAXLEN', '~', RESULTS_MAX, '*', 'i', id, 'k', key, 'b', body)
+  redis.call('XADD', RES, '*', 'i', id, 'k', key, 'b', body)
+  trim_results()
 end
 local function news_pop(id)
   local at = redis.call('ZSCORE', NEWSZ, id)

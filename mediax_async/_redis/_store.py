@@ -83,6 +83,7 @@ class RedisStore:
         recent_outcomes: int = 10_000,
         claim_idle: float = 60.0,
         results_limit: int = 1_000_000,
+        results_hard_limit: int = 1_000_000,
         keep_created: int = 100_000,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}"):
@@ -94,7 +95,12 @@ class RedisStore:
         self._clock = clock
         self._claim_idle = claim_idle
         self._conf = json.dumps(
-            {"recent": recent_outcomes, "results": results_limit, "created": keep_created}, separators=_COMPACT
+            {
+                "recent": recent_outcomes,
+                "results": max(1, results_limit),
+                "results_hard": max(1, results_limit, results_hard_limit),
+                "created": keep_created,
+            }, separators=_COMPACT
         )
         self._scripts = {name: client.register_script(getattr(_lua, name)) for name in _lua.__all__}
         self._entered = False
