@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import pytest
+from dropping_proxy import dropping_proxy
 from redis_server import RedisServer
 from store_contract import *  # noqa: F403 - the contract's tests run here
 from store_contract import ManualClock, job
 
 from mediax_async import PendingStore, State
-from mediax_async.stores import Settle
+from mediax_async.stores import Reschedule, Settle, Submission, TicketStatus, Watch
 
 coredis = pytest.importorskip("coredis")
 
@@ -26,6 +28,7 @@ from mediax_async.redis import RedisStore
 
 pytestmark = pytest.mark.anyio
 _namespaces = itertools.count()
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +147,57 @@ async def test_trimming_the_results_stream_keeps_what_a_group_has_not_read(
     finally:
         await store.aclose()
         await raw.__aexit__(None, None, None)
+
+
+async def test_a_call_retried_after_its_answer_was_lost_does_not_run_twice(
+    redis_server: RedisServer,
+) -> None:
+    """The connection drops after a script ran: the retried call gets the first answer.
+
+    Run twice, a settlement would be refused (the caller never reports it), a
+    submission just begun would be busy, a finished one refused, a claim
+    lost (its jobs leased to no one until the lease ends).
+    """
+    clock = ManualClock()
+    namespace = f"contract-{next(_namespaces)}"
+    with anyio.fail_after(60):  # a bound: every call answers at once
+        async with dropping_proxy(redis_server.port) as proxy:
+            store = RedisStore.from_url(proxy.url, namespace=namespace, clock=clock)
+            await store.__aenter__()
+            try:
+
+                async def lost_once(call: Callable[[], Awaitable[T]]) -> T:
+                    proxy.arm()
+                    dropped = proxy.dropped
+                    answer = await call()
+                    assert proxy.dropped == dropped + 1
+                    return answer
+
+                await store.watch([Watch("warm", 0.0)])  # loads the scripts first
+                await store.claim(10, 30.0)
+                await store.begin_submission(Submission("warm", "cid", {}), 60.0)
+                ticket = await lost_once(
+                    lambda: store.begin_submission(Submission("k1", "cid", {}), 60.0)
+                )
+                assert (ticket.status, ticket.fence, ticket.attempts) == (
+                    TicketStatus.SEND,
+                    1,
+                    0,
+                )
+                finished = await lost_once(
+                    lambda: store.finish_submission("k1", ticket.fence, Watch("j1", 0.0, key="k1"))
+                )
+                assert finished
+                batch = await lost_once(lambda: store.claim(10, 30.0))
+                (claimed,) = [c for claim in batch.claims for c in claim.jobs]
+                assert claimed.job_id == "j1"
+                again = Reschedule("j1", claimed.fence, 0.0, State.PROCESSING, 1, 0)
+                assert await lost_once(lambda: store.apply([again])) == [True]
+                (claim,) = (await store.claim(10, 30.0)).claims
+                fence = claim.jobs[0].fence
+                done = Settle("j1", fence, job("j1", State.COMPLETED))
+                assert await lost_once(lambda: store.apply([done])) == [True]
+                entries = await store.read_results("g", "c", 10, 0.0)
+                assert [e.settlement.job_id for e in entries] == ["j1"]  # one entry
+            finally:
+                await store.aclose()

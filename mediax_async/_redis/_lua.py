@@ -5,6 +5,12 @@ are made from it; they share its ``{hash tag}``, so one namespace lives in
 one Redis Cluster slot) and the time as ``ARGV[1]``: the caller's clock, or
 empty for the server's own (``TIME``), which every process then shares.
 
+``KEYS[2]``, when given, names the call (a fresh token each): its answer is
+kept there a while, and the same call run again (a client retrying after
+the connection dropped, the first run's answer lost) gets that answer back
+instead of running twice (a second run would refuse its own write, take a
+new fence, lease again).
+
 A watched job is one field of the ``jobs`` hash, a small JSON array
 (``REC_*`` below gives the positions), one member of the ``due`` sorted set
 (scored by its next poll time) and, with a batch tag, one member of that
@@ -553,3 +559,31 @@ end
 return 0
 """
 )
+
+
+_ONCE = r"""
+local ONCE = KEYS[2]
+if ONCE then
+  local answered = redis.call('GET', ONCE)
+  if answered then return cjson.decode(answered) end
+end
+local function run()
+SCRIPT
+end
+local answer = run()
+if ONCE then
+  local conf = cjson.decode(redis.call('GET', KEYS[1] .. 'conf') or '{}')
+  redis.call('SET', ONCE, cjson.encode(answer), 'EX', math.ceil(conf.replay or 120))
+end
+return answer
+"""
+
+
+def _once(script: str) -> str:
+    return _ONCE.replace("SCRIPT", script, 1)
+
+
+ACK, APPLY, BEGIN_SUBMISSION, CLAIM = map(_once, (ACK, APPLY, BEGIN_SUBMISSION, CLAIM))
+CLAIM_SUBMISSIONS, END_SUBMISSION = map(_once, (CLAIM_SUBMISSIONS, END_SUBMISSION))
+FINISH_SUBMISSION, NOTIFY, PAUSE = map(_once, (FINISH_SUBMISSION, NOTIFY, PAUSE))
+READ_GROUP, UNWATCH, WATCH = map(_once, (READ_GROUP, UNWATCH, WATCH))

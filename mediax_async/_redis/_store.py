@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -85,6 +86,7 @@ class RedisStore:
         results_limit: int = 1_000_000,
         results_hard_limit: int = 1_000_000,
         keep_created: int = 100_000,
+        replay_window: float = 120.0,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be non-empty, without braces: {namespace!r}")
@@ -100,6 +102,7 @@ class RedisStore:
                 "results": max(1, results_limit),
                 "results_hard": max(1, results_limit, results_hard_limit),
                 "created": keep_created,
+                "replay": replay_window,
             }, separators=_COMPACT
         )
         self._scripts = {name: client.register_script(getattr(_lua, name)) for name in _lua.__all__}
@@ -127,6 +130,7 @@ class RedisStore:
         client: coredis.Redis[bytes] = coredis.Redis.from_url(
             url, decode_responses=False, retry_policy=policy
         )
+        options.setdefault("replay_window", reconnect_for + 60.0)
         return cls(client, namespace=namespace, clock=clock, **options)
 
     def __repr__(self) -> str:
@@ -158,7 +162,8 @@ class RedisStore:
                 "use the store inside `async with RedisStore.from_url(...) as store:`"
             )
         now = "" if self._clock is None else repr(self._clock())
-        return await self._scripts[name](keys=[self._prefix], args=[now, *args])
+        once = f"{self._prefix}once:{secrets.token_hex(8)}"  # a retry of this call: same answer
+        return await self._scripts[name](keys=[self._prefix, once], args=[now, *args])
 
     # -- watched jobs --------------------------------------------------------------
 
