@@ -724,7 +724,6 @@ def test_wait_gives_up_by_default_within_a_bounded_time(fake: FakeMediaX) -> Non
     assert lines(err)[-1].startswith("mediax: error:")
 
 
-
 # -- --store URLs -----------------------------------------------------------------------
 
 

@@ -22,7 +22,9 @@ from store_contract import ManualClock, job
 from mediax_async import PendingStore, State
 from mediax_async.stores import Reschedule, Settle, Submission, TicketStatus, Watch
 
-coredis = pytest.importorskip("coredis")
+pytest.importorskip("coredis")
+
+import coredis
 
 from mediax_async.redis import RedisStore
 
@@ -201,3 +203,24 @@ async def test_a_call_retried_after_its_answer_was_lost_does_not_run_twice(
                 assert [e.settlement.job_id for e in entries] == ["j1"]  # one entry
             finally:
                 await store.aclose()
+
+
+async def test_watching_again_a_job_whose_due_time_was_evicted_makes_it_due(
+    redis_server: RedisServer,
+) -> None:
+    """One key lost (``due`` evicted): a job watched again is due at once, not stuck unpolled."""
+    clock = ManualClock()
+    namespace = f"contract-{next(_namespaces)}"
+    store = RedisStore.from_url(redis_server.url, namespace=namespace, clock=clock)
+    raw = await raw_client(redis_server)
+    try:
+        await store.__aenter__()
+        await store.watch([Watch("j1", 500.0, "t")])
+        await raw.delete([f"mediax:{{{namespace}}}:due"])
+        assert (await store.claim(10, 30.0)).next_due is None  # what the waiter notices
+        assert await store.watch([Watch("j1", 500.0, "t")]) == [None]
+        (claim,) = (await store.claim(10, 30.0)).claims
+        assert [c.job_id for c in claim.jobs] == ["j1"]
+    finally:
+        await store.aclose()
+        await raw.__aexit__(None, None, None)

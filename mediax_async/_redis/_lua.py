@@ -167,6 +167,9 @@ local function watch_one(w)
       if r[9] == 1 then due = now end
       redis.call('ZADD', DUE, due, id)
       rec_put(id, r)
+    elseif not redis.call('ZSCORE', DUE, id) then  -- its due time was lost (an eviction)
+      tag_add(id, r[7])
+      redis.call('ZADD', DUE, now, id)
     end
     return 0
   end

@@ -103,7 +103,8 @@ class RedisStore:
                 "results_hard": max(1, results_limit, results_hard_limit),
                 "created": keep_created,
                 "replay": replay_window,
-            }, separators=_COMPACT
+            },
+            separators=_COMPACT,
         )
         self._scripts = {name: client.register_script(getattr(_lua, name)) for name in _lua.__all__}
         self._entered = False
