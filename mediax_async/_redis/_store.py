@@ -67,7 +67,15 @@ class RedisStore:
     follow; by default the Redis server's own (``TIME``), which every
     process shares whatever its machine's clock says. A lost connection
     (Redis restarted, a failover) is retried with exponential backoff for
-    up to ``reconnect_for`` seconds before the error is raised.
+    up to ``reconnect_for`` seconds before the error is raised; each call
+    carries a token, and its answer is kept ``replay_window`` seconds, so a
+    retry of a call that did run gets that answer instead of running again.
+
+    ``results_limit``: entries of the results stream kept; past it, those a
+    consumer group has not read and acknowledged are kept too, up to
+    ``results_hard_limit`` (a group nobody reads any more must not hold
+    every entry for ever). ``keep_created``: created submissions remembered
+    once their job settled (one whose job runs is always remembered).
     """
 
     shared = True
