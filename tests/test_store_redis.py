@@ -224,3 +224,19 @@ async def test_watching_again_a_job_whose_due_time_was_evicted_makes_it_due(
     finally:
         await store.aclose()
         await raw.__aexit__(None, None, None)
+
+
+async def test_a_store_emptied_under_it_keeps_its_own_limits(redis_server: RedisServer) -> None:
+    """After FLUSHDB the store's options (here ``results_limit``) still hold, not the defaults."""
+    namespace = f"contract-{next(_namespaces)}"
+    store = RedisStore.from_url(redis_server.url, namespace=namespace, results_limit=3)
+    raw = await raw_client(redis_server)
+    try:
+        await store.__aenter__()
+        await raw.flushdb()
+        ids = [f"j{n}" for n in range(300)]
+        await store.apply([Settle(i, None, job(i, State.COMPLETED)) for i in ids])
+        assert await raw.xlen(f"mediax:{{{namespace}}}:res") == 3
+    finally:
+        await store.aclose()
+        await raw.__aexit__(None, None, None)

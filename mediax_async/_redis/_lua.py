@@ -9,7 +9,9 @@ empty for the server's own (``TIME``), which every process then shares.
 kept there a while, and the same call run again (a client retrying after
 the connection dropped, the first run's answer lost) gets that answer back
 instead of running twice (a second run would refuse its own write, take a
-new fence, lease again).
+new fence, lease again). A script finding the store's options gone (the
+store emptied under it) runs nothing and answers ``MEDIAXNOCONF``: the caller
+writes them again and calls once more.
 
 A watched job is one field of the ``jobs`` hash, a small JSON array
 (``REC_*`` below gives the positions), one member of the ``due`` sorted set
@@ -565,6 +567,9 @@ return 0
 
 
 _ONCE = r"""
+if redis.call('EXISTS', KEYS[1] .. 'conf') == 0 then  -- the store was emptied: the caller
+  return redis.error_reply('MEDIAXNOCONF the store options are gone')  -- sets them, retries
+end
 local ONCE = KEYS[2]
 if ONCE then
   local answered = redis.call('GET', ONCE)

@@ -170,9 +170,17 @@ class RedisStore:
             raise RuntimeError(
                 "use the store inside `async with RedisStore.from_url(...) as store:`"
             )
-        now = "" if self._clock is None else repr(self._clock())
-        once = f"{self._prefix}once:{secrets.token_hex(8)}"  # a retry of this call: same answer
-        return await self._scripts[name](keys=[self._prefix, once], args=[now, *args])
+        for _ in range(3):
+            now = "" if self._clock is None else repr(self._clock())
+            once = f"{self._prefix}once:{secrets.token_hex(8)}"  # a retry of this call: same answer
+            try:
+                return await self._scripts[name](keys=[self._prefix, once], args=[now, *args])
+            except coredis.exceptions.ResponseError as exc:
+                if not str(exc).startswith("MEDIAXNOCONF"):
+                    raise
+            # The store was emptied under us (FLUSHDB, eviction): its options first.
+            await self._client.set(self._prefix + "conf", self._conf)
+        raise RuntimeError(f"the options of {self!r} keep vanishing from Redis")
 
     # -- watched jobs --------------------------------------------------------------
 
