@@ -1,6 +1,7 @@
 """What every ``PendingStore`` must do: the contract tests, run against each store.
 
-A test module defines a ``make_store`` fixture (``(clock) -> PendingStore``)
+A test module defines a ``make_store`` fixture (``(clock, **options) -> PendingStore``;
+the options are the store's own: ``keep_created``)
 and imports these tests with ``from store_contract import *``. The clock is
 a ``ManualClock`` the store must read its time from, so leases and pauses
 run out when a test says so, without waiting.
@@ -38,6 +39,7 @@ __all__ = [
     "test_a_pause_holds_every_claim",
     "test_a_settled_job_handed_back_gives_its_outcome",
     "test_a_submission_is_recorded_leased_and_attributed_once",
+    "test_a_submission_whose_job_still_runs_is_never_forgotten",
     "test_a_tag_is_claimed_whole_and_listed_by_one_worker",
     "test_an_orphaned_submission_is_taken_over_after_its_lease",
     "test_early_news_is_kept_and_handed_back_on_watch",
@@ -51,7 +53,7 @@ __all__ = [
 
 pytestmark = pytest.mark.anyio
 
-MakeStore = Callable[["ManualClock"], Awaitable[PendingStore]]
+MakeStore = Callable[..., Awaitable[PendingStore]]
 
 
 class ManualClock:
@@ -391,3 +393,46 @@ async def test_followers_see_what_settles_after_they_start(store: PendingStore) 
         with anyio.fail_after(5):  # a bound on a blocking read, not a wait for time
             entries, _ = await store.follow_results(cursor, 10, 5.0)
     assert [e.settlement.job_id for e in entries] == ["later"]
+
+
+async def test_a_submission_whose_job_still_runs_is_never_forgotten(
+    make_store: MakeStore, clock: ManualClock
+) -> None:
+    """Past ``keep_created``, only submissions whose job settled are forgotten, oldest first.
+
+    One whose job still runs is remembered however many were created since:
+    forgotten, it would be sent again (a second job) by whoever begins it again.
+    """
+    store = await make_store(clock, keep_created=2)
+    try:
+        for n in range(3):
+            ticket = await store.begin_submission(Submission(f"run{n}", "cid", {}), 60.0)
+            assert await store.finish_submission(
+                f"run{n}", ticket.fence, Watch(f"job-run{n}", 500.0, key=f"run{n}")
+            )
+        for n in range(3):
+            ticket = await store.begin_submission(Submission(f"done{n}", "cid", {}), 60.0)
+            watch = Watch(f"job-done{n}", 500.0, key=f"done{n}")
+            assert await store.finish_submission(f"done{n}", ticket.fence, watch)
+            ended = job(f"job-done{n}", State.COMPLETED)
+            assert await store.apply([Settle(f"job-done{n}", None, ended)]) == [True]
+            clock.advance(1.0)
+        for n in range(3):
+            again = await store.begin_submission(Submission(f"run{n}", "cid", {}), 60.0)
+            assert (again.status, again.job_id) == (TicketStatus.CREATED, f"job-run{n}")
+        assert await store.submissions() == {
+            "run0": "job-run0",
+            "run1": "job-run1",
+            "run2": "job-run2",
+            "done1": "job-done1",
+            "done2": "job-done2",
+        }
+        assert await store.attributed("cid") == {
+            "job-run0",
+            "job-run1",
+            "job-run2",
+            "job-done1",
+            "job-done2",
+        }
+    finally:
+        await store.aclose()

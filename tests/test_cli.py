@@ -12,10 +12,13 @@ import io
 import json
 import logging
 import re
+import socket
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_server import RedisServer
 from trio.testing import MockClock
 
 from mediax_async import MediaXClient, RetryPolicy, State
@@ -719,3 +722,29 @@ def test_wait_gives_up_by_default_within_a_bounded_time(fake: FakeMediaX) -> Non
     assert code == 4
     assert _CLOCKS[fake].current_time() - started < 600
     assert lines(err)[-1].startswith("mediax: error:")
+
+
+# -- --store URLs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_status_never_prints_store_secrets_given_in_the_query_string(
+    tmp_path: Path, json_mode: bool
+) -> None:
+    """``--store 'redis://h/0?password=...'``: the password, and any secret-looking key, hidden."""
+    pytest.importorskip("coredis")
+    with RedisServer(tmp_path / "redis") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as conn:
+            conn.sendall(b"CONFIG SET requirepass pw-s3cr3t\r\n")
+            assert conn.recv(64).startswith(b"+OK")
+        url = f"{server.url}?password=pw-s3cr3t&api_token=tk-s3cr3t&client_name=me"
+        out, err = io.StringIO(), io.StringIO()
+        runtime = Runtime(stdout=out, stderr=err, terminal=False)
+        argv = ["--json"] if json_mode else []
+        code = main([*argv, "status", "--store", url, "--namespace", "n"], runtime=runtime)
+    shown = out.getvalue() + err.getvalue()
+    assert code == 0, shown
+    assert "s3cr3t" not in shown
+    assert "password=***" in shown
+    assert "api_token=***" in shown
+    assert "client_name=me" in shown  # what is not a secret stays, to tell stores apart

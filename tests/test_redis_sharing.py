@@ -28,6 +28,8 @@ from mediax_async.testing import FakeMediaX, FixedDuration, Profile, Schedule
 
 pytest.importorskip("coredis")
 
+import coredis
+
 from mediax_async.redis import RedisStore
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +211,68 @@ async def test_a_settlement_is_acknowledged_only_once_its_record_is_written(
     recorded = [json.loads(text) for text in results.read_text().splitlines()[1:]]
     assert sorted(r["line"] for r in recorded) == [1, 2, 3]
     assert fake.request_counts["CreateJob"] == 3
+
+
+async def test_a_reader_without_a_group_gets_each_settlement_once(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """``completed()`` on a shared store: a job settled here is not repeated by the store's feed.
+
+    A last job, settled through the other store, comes after the others in the
+    results stream: once the reader has it, the feed has brought everything before.
+    """
+    fake = FakeMediaX(
+        seed=4,
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(0.1))),
+    )
+    async with fake.client() as client, two_stores(redis_server, namespace) as (one, two):
+        jobs = [
+            await client.submit_separation(f"https://e.com/{n}.mp3", content_id="r")
+            for n in range(6)
+        ]
+        async with client.waiter(store=one, policy=FAST) as waiter:
+            seen: list[str] = []
+            async with waiter.completed() as reader:
+                for created in jobs:
+                    await waiter.add(created)
+                with anyio.fail_after(30):  # a bound, not a wait: jobs end in 0.1 s
+                    await waiter.wait_all(jobs)
+                    await two.apply([Settle("last", None, job("last", State.COMPLETED))])
+                    async for settlement in reader:
+                        seen.append(settlement.job_id)
+                        if settlement.job_id == "last":
+                            break
+    assert Counter(seen) == Counter([j.id for j in jobs] + ["last"])
+
+
+async def test_a_wait_survives_the_store_being_emptied_under_it(
+    redis_server: RedisServer, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FLUSHDB (or every key evicted) under a waiting process: its jobs are watched again.
+
+    The waiter sees the store hold nothing while it still waits, says so at
+    WARNING, watches every job it waits for again, and the waits end when
+    the jobs do.
+    """
+    fake = FakeMediaX(
+        seed=5,
+        schedule=Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(1e9))),
+    )
+    operator: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
+    async with fake.client() as client, operator, two_stores(redis_server, namespace) as (one, _):
+        jobs = [
+            await client.submit_separation(f"https://e.com/{n}.mp3", content_id="r")
+            for n in range(3)
+        ]
+        async with (
+            client.waiter(store=one, policy=FAST) as waiter,
+            waiter.as_completed(jobs) as stream,  # watched from here on
+        ):
+            await operator.flushdb()  # the operator's FLUSHDB, or an eviction of everything
+            for created in jobs:
+                fake.force_state(created.id, State.COMPLETED)
+            with anyio.fail_after(20):  # a bound, not a wait: polled again within a second
+                ended = [j async for j in stream]
+    assert {j.state for j in ended} == {State.COMPLETED}
+    assert len(ended) == 3
+    assert any("watching them again" in r.getMessage() for r in caplog.records)

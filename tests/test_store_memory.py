@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from store_contract import *  # noqa: F403 - the contract's tests run here
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.anyio  # the contract's tests are async
 def make_store():  # type: ignore[no-untyped-def]  # a factory fixture for the contract
     """MemoryStore on the contract's clock."""
 
-    async def make(clock: ManualClock) -> PendingStore:
-        return MemoryStore(clock=clock)
+    async def make(clock: ManualClock, **options: Any) -> PendingStore:
+        return MemoryStore(clock=clock, **options)
 
     return make
 

@@ -55,11 +55,19 @@ def decode_error(data: Any) -> BaseException:
 
 
 def decode_settlement(job_id: str, key: str, body: str) -> Settlement:
-    """A settlement from its parts as the store keeps them."""
+    """A settlement from its parts as the store keeps them.
+
+    ``ValueError`` (or the ``ResponseError`` of a job that is not one) for
+    anything ``encode_outcome`` did not write.
+    """
     data = json.loads(body)
-    job = parse_job(data["job"]) if data.get("job") is not None else None
-    error = decode_error(data["error"]) if job is None else None
-    return Settlement(job_id, job, error, key or None)
+    if not isinstance(data, dict):
+        raise ValueError("a settlement body is a JSON object")
+    if data.get("job") is not None:
+        return Settlement(job_id, parse_job(data["job"]), None, key or None)
+    if not isinstance(data.get("error"), dict):
+        raise ValueError("a settlement body has a job or an error")
+    return Settlement(job_id, None, decode_error(data["error"]), key or None)
 
 
 def encode_news(news: News) -> str:

@@ -5,6 +5,14 @@ are made from it; they share its ``{hash tag}``, so one namespace lives in
 one Redis Cluster slot) and the time as ``ARGV[1]``: the caller's clock, or
 empty for the server's own (``TIME``), which every process then shares.
 
+``KEYS[2]``, when given, names the call (a fresh token each): its answer is
+kept there a while, and the same call run again (a client retrying after
+the connection dropped, the first run's answer lost) gets that answer back
+instead of running twice (a second run would refuse its own write, take a
+new fence, lease again). A script finding the store's options gone (the
+store emptied under it) runs nothing and answers ``MEDIAXNOCONF``: the caller
+writes them again and calls once more.
+
 A watched job is one field of the ``jobs`` hash, a small JSON array
 (``REC_*`` below gives the positions), one member of the ``due`` sorted set
 (scored by its next poll time) and, with a batch tag, one member of that
@@ -43,6 +51,7 @@ local CONF = cjson.decode(redis.call('GET', P .. 'conf') or '{}')
 local RECENT = CONF.recent or 10000
 local NEWS_KEEP, NEWS_AGE = CONF.news or 10000, CONF.news_age or 900
 local RESULTS_MAX = CONF.results or 1000000
+local RESULTS_HARD = math.max(RESULTS_MAX, CONF.results_hard or 1000000)
 local KEEP_CREATED = CONF.created or 100000
 
 -- a record: {fence, lease_until, polls, failures, state, kind, tag, started, notified, key, parked}
@@ -76,6 +85,51 @@ local function zpop_ids(zset, over)
   for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
   return ids
 end
+local function id_before(a, b)  -- stream ids 'ms-seq', compared as numbers
+  local a_ms, a_seq = string.match(a, '^(%d+)-(%d+)$')
+  local b_ms, b_seq = string.match(b, '^(%d+)-(%d+)$')
+  a_ms, b_ms = tonumber(a_ms), tonumber(b_ms)
+  return a_ms < b_ms or (a_ms == b_ms and tonumber(a_seq) < tonumber(b_seq))
+end
+-- the oldest results entry some consumer group still needs: delivered and not acknowledged,
+-- or not delivered yet (nil: none)
+local function needed_by_groups()
+  local needed = nil
+  for _, info in ipairs(redis.call('XINFO', 'GROUPS', RES)) do
+    local g = {}
+    for i = 1, #info, 2 do g[info[i]] = info[i + 1] end
+    local first = nil
+    if tonumber(g['pending']) > 0 then
+      first = redis.call('XPENDING', RES, g['name'])[2]
+    elseif g['lag'] ~= 0 then  -- false when Redis cannot tell: look
+      local after = redis.call('XRANGE', RES, '(' .. g['last-delivered-id'], '+', 'COUNT', 1)
+      if #after > 0 then first = after[1][1] end
+    end
+    if first and (not needed or id_before(first, needed)) then needed = first end
+  end
+  return needed
+end
+-- keep RESULTS_MAX entries, and past that what a group still needs, up to RESULTS_HARD
+-- (a group nobody reads any more must not hold every entry for ever)
+local function trim_results()
+  local over = redis.call('XLEN', RES) - RESULTS_MAX
+  if over <= 0 then return end
+  local needed = needed_by_groups()
+  if not needed then
+    redis.call('XTRIM', RES, 'MAXLEN', RESULTS_MAX)
+    return
+  end
+  if over > RESULTS_HARD - RESULTS_MAX then
+    redis.call('XTRIM', RES, 'MAXLEN', RESULTS_HARD)
+    over = RESULTS_HARD - RESULTS_MAX
+  end
+  -- the oldest entries, before the first one a group needs (a thousand at a time)
+  local unneeded = redis.call('XRANGE', RES, '-', '(' .. needed, 'COUNT', math.min(over, 1000))
+  if #unneeded > 0 then
+    local kept = redis.call('XRANGE', RES, '(' .. unneeded[#unneeded][1], '+', 'COUNT', 1)
+    redis.call('XTRIM', RES, 'MINID', kept[1][1])
+  end
+end
 local function record_outcome(id, key, body)
   redis.call('HSET', OUT, id, cjson.encode({key, body}))
   redis.call('ZADD', OUTZ, now, id)
@@ -83,7 +137,8 @@ local function record_outcome(id, key, body)
   if over > 0 then
     for _, old in ipairs(zpop_ids(OUTZ, over)) do redis.call('HDEL', OUT, old) end
   end
-  redis.call('XADD', RES, 'MAXLEN', '~', RESULTS_MAX, '*', 'i', id, 'k', key, 'b', body)
+  redis.call('XADD', RES, '*', 'i', id, 'k', key, 'b', body)
+  trim_results()
 end
 local function news_pop(id)
   local at = redis.call('ZSCORE', NEWSZ, id)
@@ -114,6 +169,9 @@ local function watch_one(w)
       if r[9] == 1 then due = now end
       redis.call('ZADD', DUE, due, id)
       rec_put(id, r)
+    elseif not redis.call('ZSCORE', DUE, id) then  -- its due time was lost (an eviction)
+      tag_add(id, r[7])
+      redis.call('ZADD', DUE, now, id)
     end
     return 0
   end
@@ -209,8 +267,56 @@ return out
 """
 )
 
+# A submission: SUB[key] = {custom_id, request (JSON text, '' once created), job_id or '',
+# fence, lease_until, attempts}; ORPH scores unresolved ones by lease end.
+_SUBMISSIONS = r"""
+local function sub_get(key)
+  local v = redis.call('HGET', SUB, key)
+  if v then return cjson.decode(v) end
+  return nil
+end
+local function sub_put(key, s) redis.call('HSET', SUB, key, cjson.encode(s)) end
+local function sub_lease(key, s, lease, status)
+  local attempts = s[6]
+  s[6] = s[6] + 1
+  s[4] = s[4] + 1
+  s[5] = now + lease
+  redis.call('ZADD', ORPH, s[5], key)
+  sub_put(key, s)
+  return {status, s[4], '', attempts, key, s[1], s[2]}
+end
+local function sub_held(key, fence)
+  local s = sub_get(key)
+  if not s or s[3] ~= '' or s[4] ~= fence or now > s[5] then return nil end
+  return s
+end
+local function sub_forget(key)
+  local s = sub_get(key)
+  if not s then return end
+  redis.call('HDEL', SUB, key)
+  redis.call('ZREM', ORPH, key)
+  redis.call('ZREM', CREATED, key)
+  if s[3] ~= '' then
+    local attributed = P .. 'attr:' .. s[1]
+    redis.call('SREM', attributed, s[3])
+  end
+end
+-- a created submission's job settled: only now does it count among the KEEP_CREATED kept
+-- (forgotten while its job runs, it would be sent again: a second job)
+local function sub_settled(key)
+  local s = sub_get(key)
+  if not s or s[3] == '' then return end
+  redis.call('ZADD', CREATED, now, key)
+  local over = redis.call('ZCARD', CREATED) - KEEP_CREATED
+  if over > 0 then
+    for _, old in ipairs(zpop_ids(CREATED, over)) do sub_forget(old) end
+  end
+end
+"""
+
 APPLY = (
     _PRELUDE
+    + _SUBMISSIONS
     + r"""
 local function held(id, fence)
   local r = rec_get(id)
@@ -260,6 +366,7 @@ for i = 2, #ARGV do
       redis.call('ZREM', DUE, id)
       tag_remove(id, r[7])
       record_outcome(id, r[10], body)
+      if r[10] ~= '' then sub_settled(r[10]) end
       ok = 1
     end
   else  -- {'t', tag, fence, listed}
@@ -326,41 +433,6 @@ return 0
 """
 )
 
-# A submission: SUB[key] = {custom_id, request (JSON text, '' once created), job_id or '',
-# fence, lease_until, attempts}; ORPH scores unresolved ones by lease end.
-_SUBMISSIONS = r"""
-local function sub_get(key)
-  local v = redis.call('HGET', SUB, key)
-  if v then return cjson.decode(v) end
-  return nil
-end
-local function sub_put(key, s) redis.call('HSET', SUB, key, cjson.encode(s)) end
-local function sub_lease(key, s, lease, status)
-  local attempts = s[6]
-  s[6] = s[6] + 1
-  s[4] = s[4] + 1
-  s[5] = now + lease
-  redis.call('ZADD', ORPH, s[5], key)
-  sub_put(key, s)
-  return {status, s[4], '', attempts, key, s[1], s[2]}
-end
-local function sub_held(key, fence)
-  local s = sub_get(key)
-  if not s or s[3] ~= '' or s[4] ~= fence or now > s[5] then return nil end
-  return s
-end
-local function sub_forget(key)
-  local s = sub_get(key)
-  if not s then return end
-  redis.call('HDEL', SUB, key)
-  redis.call('ZREM', ORPH, key)
-  redis.call('ZREM', CREATED, key)
-  if s[3] ~= '' then
-    local attributed = P .. 'attr:' .. s[1]
-    redis.call('SREM', attributed, s[3])
-  end
-end
-"""
 
 BEGIN_SUBMISSION = (
     _PRELUDE
@@ -406,13 +478,9 @@ redis.call('SADD', attributed, watch[1])
 s[3], s[2] = watch[1], ''
 sub_put(key, s)
 redis.call('ZREM', ORPH, key)
-redis.call('ZADD', CREATED, now, key)
-local over = redis.call('ZCARD', CREATED) - KEEP_CREATED
-if over > 0 then
-  for _, old in ipairs(zpop_ids(CREATED, over)) do sub_forget(old) end
-end
 watch[6] = key
 watch_one(watch)
+if redis.call('HEXISTS', JOBS, watch[1]) == 0 then sub_settled(key) end  -- it had settled
 return 1
 """
 )
@@ -496,3 +564,34 @@ end
 return 0
 """
 )
+
+
+_ONCE = r"""
+if redis.call('EXISTS', KEYS[1] .. 'conf') == 0 then  -- the store was emptied: the caller
+  return redis.error_reply('MEDIAXNOCONF the store options are gone')  -- sets them, retries
+end
+local ONCE = KEYS[2]
+if ONCE then
+  local answered = redis.call('GET', ONCE)
+  if answered then return cjson.decode(answered) end
+end
+local function run()
+SCRIPT
+end
+local answer = run()
+if ONCE then
+  local conf = cjson.decode(redis.call('GET', KEYS[1] .. 'conf') or '{}')
+  redis.call('SET', ONCE, cjson.encode(answer), 'EX', math.ceil(conf.replay or 120))
+end
+return answer
+"""
+
+
+def _once(script: str) -> str:
+    return _ONCE.replace("SCRIPT", script, 1)
+
+
+ACK, APPLY, BEGIN_SUBMISSION, CLAIM = map(_once, (ACK, APPLY, BEGIN_SUBMISSION, CLAIM))
+CLAIM_SUBMISSIONS, END_SUBMISSION = map(_once, (CLAIM_SUBMISSIONS, END_SUBMISSION))
+FINISH_SUBMISSION, NOTIFY, PAUSE = map(_once, (FINISH_SUBMISSION, NOTIFY, PAUSE))
+READ_GROUP, UNWATCH, WATCH = map(_once, (READ_GROUP, UNWATCH, WATCH))

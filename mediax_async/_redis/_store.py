@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import secrets
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -14,6 +16,7 @@ import coredis.exceptions
 from coredis.retry import ExponentialBackoffRetryPolicy
 
 from .._enums import State
+from .._exceptions import MediaXError
 from .._waiter import (
     Claim,
     ClaimBatch,
@@ -36,7 +39,11 @@ from ._codec import decode_news, decode_settlement, encode_news, encode_outcome
 
 __all__ = ["RedisStore"]
 
+logger = logging.getLogger("mediax_async.redis")
+
 _COMPACT = (",", ":")
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, RecursionError, MediaXError)
+"""What decoding an entry some other writer put in the results stream may raise."""
 _RETRYABLE = (coredis.exceptions.ConnectionError, TimeoutError, coredis.exceptions.BusyLoadingError)
 
 
@@ -60,7 +67,15 @@ class RedisStore:
     follow; by default the Redis server's own (``TIME``), which every
     process shares whatever its machine's clock says. A lost connection
     (Redis restarted, a failover) is retried with exponential backoff for
-    up to ``reconnect_for`` seconds before the error is raised.
+    up to ``reconnect_for`` seconds before the error is raised; each call
+    carries a token, and its answer is kept ``replay_window`` seconds, so a
+    retry of a call that did run gets that answer instead of running again.
+
+    ``results_limit``: entries of the results stream kept; past it, those a
+    consumer group has not read and acknowledged are kept too, up to
+    ``results_hard_limit`` (a group nobody reads any more must not hold
+    every entry for ever). ``keep_created``: created submissions remembered
+    once their job settled (one whose job runs is always remembered).
     """
 
     shared = True
@@ -77,6 +92,9 @@ class RedisStore:
         recent_outcomes: int = 10_000,
         claim_idle: float = 60.0,
         results_limit: int = 1_000_000,
+        results_hard_limit: int = 1_000_000,
+        keep_created: int = 100_000,
+        replay_window: float = 120.0,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be non-empty, without braces: {namespace!r}")
@@ -87,7 +105,14 @@ class RedisStore:
         self._clock = clock
         self._claim_idle = claim_idle
         self._conf = json.dumps(
-            {"recent": recent_outcomes, "results": results_limit}, separators=_COMPACT
+            {
+                "recent": recent_outcomes,
+                "results": max(1, results_limit),
+                "results_hard": max(1, results_limit, results_hard_limit),
+                "created": keep_created,
+                "replay": replay_window,
+            },
+            separators=_COMPACT,
         )
         self._scripts = {name: client.register_script(getattr(_lua, name)) for name in _lua.__all__}
         self._entered = False
@@ -114,6 +139,7 @@ class RedisStore:
         client: coredis.Redis[bytes] = coredis.Redis.from_url(
             url, decode_responses=False, retry_policy=policy
         )
+        options.setdefault("replay_window", reconnect_for + 60.0)
         return cls(client, namespace=namespace, clock=clock, **options)
 
     def __repr__(self) -> str:
@@ -144,8 +170,17 @@ class RedisStore:
             raise RuntimeError(
                 "use the store inside `async with RedisStore.from_url(...) as store:`"
             )
-        now = "" if self._clock is None else repr(self._clock())
-        return await self._scripts[name](keys=[self._prefix], args=[now, *args])
+        for _ in range(3):
+            now = "" if self._clock is None else repr(self._clock())
+            once = f"{self._prefix}once:{secrets.token_hex(8)}"  # a retry of this call: same answer
+            try:
+                return await self._scripts[name](keys=[self._prefix, once], args=[now, *args])
+            except coredis.exceptions.ResponseError as exc:
+                if not str(exc).startswith("MEDIAXNOCONF"):
+                    raise
+            # The store was emptied under us (FLUSHDB, eviction): its options first.
+            await self._client.set(self._prefix + "conf", self._conf)
+        raise RuntimeError(f"the options of {self!r} keep vanishing from Redis")
 
     # -- watched jobs --------------------------------------------------------------
 
@@ -362,14 +397,25 @@ class RedisStore:
 
     # -- results -----------------------------------------------------------------------
 
-    @staticmethod
-    def _entry(entry_id: Any, fields: Any) -> ResultEntry:
-        if isinstance(fields, dict):
-            values = {_text(k): _text(v) for k, v in fields.items()}
-        else:
-            values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
-        settlement = decode_settlement(values["i"], values.get("k", ""), values["b"])
-        return ResultEntry(_text(entry_id), settlement)
+    def _entries(self, raw: Sequence[tuple[Any, Any]]) -> tuple[list[ResultEntry], list[str]]:
+        """The stream entries ``raw`` decoded, and the ids of those that are not settlements.
+
+        Those are skipped (and logged, without their contents): another
+        writer's, or corrupt. One must not stop every reader of the stream.
+        """
+        found, malformed = [], []
+        for entry_id, fields in raw:
+            try:
+                found.append(ResultEntry(_text(entry_id), _decode_entry(fields)))
+            except _MALFORMED as exc:
+                malformed.append(_text(entry_id))
+                logger.warning(
+                    "skipped a malformed entry %s of the results stream of namespace %r (%s)",
+                    _text(entry_id),
+                    self.namespace,
+                    type(exc).__name__,
+                )
+        return found, malformed
 
     async def read_results(
         self, group: str, consumer: str, count: int, block: float
@@ -387,7 +433,12 @@ class RedisStore:
                 "READ_GROUP", group, consumer, count, repr(self._claim_idle)
             )
             if entries:
-                return [self._entry(e[0], e[1]) for e in entries]
+                found, malformed = self._entries([(e[0], e[1]) for e in entries])
+                if malformed:
+                    await self._run("ACK", group, *malformed)  # never delivered again
+                if found:
+                    return found
+                continue
             left = deadline - anyio.current_time()
             if _text(redeliver):
                 left = min(left, _number(redeliver) + 0.001)
@@ -412,10 +463,21 @@ class RedisStore:
         if not found:
             return [], after
         (entries,) = found.values()
-        results = [self._entry(e.identifier, e.field_values) for e in entries]
-        return results, results[-1].entry_id if results else after
+        results, _ = self._entries([(e.identifier, e.field_values) for e in entries])
+        return results, _text(entries[-1].identifier) if entries else after
 
     async def ack_results(self, group: str, entry_ids: Sequence[str]) -> None:
         """Acknowledge a group's entries."""
         if entry_ids:
             await self._run("ACK", group, *entry_ids)
+
+
+def _decode_entry(fields: Any) -> Settlement:
+    """A settlement from a results stream entry's fields (a mapping, or a flat list)."""
+    if isinstance(fields, dict):
+        values = {_text(k): _text(v) for k, v in fields.items()}
+    else:
+        values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+    if not values.get("i"):
+        raise KeyError("i")
+    return decode_settlement(values["i"], values.get("k", ""), values["b"])

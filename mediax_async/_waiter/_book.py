@@ -16,7 +16,10 @@ from typing import Any
 from ._queue import DueQueue
 from ._store import Submission, SubmissionTicket, TicketStatus
 
-__all__ = ["SubmissionBook"]
+__all__ = ["KEEP_CREATED", "SubmissionBook"]
+
+KEEP_CREATED = 100_000
+"""Created submissions kept once their job settled (a submission whose job runs is always kept)."""
 
 
 class _Intent:
@@ -37,9 +40,9 @@ class _Intent:
 
 
 class SubmissionBook:
-    """Every submission not yet created, and the last ``keep_created`` that were."""
+    """Every submission not yet created or whose job runs, and the last ``keep_created`` settled."""
 
-    def __init__(self, keep_created: int = 100_000) -> None:
+    def __init__(self, keep_created: int = KEEP_CREATED) -> None:
         self._intents: dict[str, _Intent] = {}
         self._orphans: DueQueue[_Intent] = DueQueue()  # unresolved, by lease end
         self._created: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -83,11 +86,22 @@ class SubmissionBook:
         intent.job_id = job_id
         intent.request = None  # not needed once created
         self._orphans.remove(intent)
+        return True
+
+    def settled(self, key: str) -> None:
+        """Submission ``key``'s job settled: from now on it counts among the ``keep_created``.
+
+        Until then it is kept whatever the count: forgotten while its job runs,
+        it would be sent again by whoever begins it next (a second job).
+        """
+        intent = self._intents.get(key)
+        if intent is None or intent.job_id is None:
+            return
         self._created[key] = None
+        self._created.move_to_end(key)
         while len(self._created) > self._keep_created:
             old, _ = self._created.popitem(last=False)
             self._forget(old)
-        return True
 
     def release(self, key: str, fence: int, retry_in: float, now: float) -> bool:
         """Leave submission ``key`` unresolved; anyone may take it up after ``retry_in``."""
@@ -121,14 +135,15 @@ class SubmissionBook:
             if intent.job_id is not None
         ]
 
-    def restore_created(self, key: str, custom_id: str, job_id: str) -> None:
-        """Take up a created submission from saved state."""
+    def restore_created(self, key: str, custom_id: str, job_id: str, *, settled: bool) -> None:
+        """Take up a created submission from saved state (``settled``: its job has ended)."""
         intent = _Intent(Submission(key, custom_id, {}))
         intent.job_id = job_id
         intent.request = None
         self._intents[key] = intent
         self._attributed.setdefault(custom_id, set()).add(job_id)
-        self._created[key] = None
+        if settled:
+            self.settled(key)
 
     def restore_unresolved(self, submission: Submission) -> None:
         """Take up an unresolved submission from saved state: an orphan, to look up first."""

@@ -97,7 +97,8 @@ class Interest:
 
     def __init__(self) -> None:
         self._waits: dict[str, list[Subscriber]] = {}
-        self._kept: set[str] = set()  # added or submitted: watched even with nobody waiting
+        # added or submitted (with its submission key): watched even with nobody waiting
+        self._kept: dict[str, str | None] = {}
         self._seen: dict[str, Job] = {}
         self._readers: set[Queue[Settlement | None]] = set()
 
@@ -139,17 +140,26 @@ class Interest:
         """The last job seen of ``job_id`` while someone waited for it."""
         return self._seen.get(job_id)
 
-    def keep(self, job_id: str) -> None:
-        """The waiter itself wants ``job_id`` until it ends (added or submitted)."""
-        self._kept.add(job_id)
+    def keep(self, job_id: str, key: str | None = None) -> None:
+        """The waiter itself wants ``job_id`` until it ends (added, or submitted as ``key``)."""
+        if key is not None or job_id not in self._kept:
+            self._kept[job_id] = key
 
     def kept(self, job_id: str) -> bool:
         """Whether ``job_id`` is watched until it ends, waited for or not."""
         return job_id in self._kept
 
+    def kept_key(self, job_id: str) -> str | None:
+        """The submission key of a kept job (None: added, or not kept)."""
+        return self._kept.get(job_id)
+
+    def wanted(self) -> list[str]:
+        """Every job this process waits for or keeps, each once."""
+        return list(dict.fromkeys([*self._waits, *self._kept]))
+
     def deliver(self, job_id: str, outcome: Job | BaseException) -> None:
         """End every wait for ``job_id`` with ``outcome`` (it has ended: no longer kept)."""
-        self._kept.discard(job_id)
+        self._kept.pop(job_id, None)
         waits = self._waits.pop(job_id, None)
         self._seen.pop(job_id, None)
         if waits is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from ._book import SubmissionBook
+from ._book import KEEP_CREATED, SubmissionBook
 from ._results_log import ResultLog
 from ._snapshot import dump_state, load_state
 from ._store import (
@@ -52,10 +52,11 @@ class MemoryStore:
         clock: Callable[[], float] | None = None,
         recent_outcomes: int = RECENT_OUTCOMES,
         claim_idle: float = 60.0,
+        keep_created: int = KEEP_CREATED,
     ) -> None:
         self._clock = clock or anyio.current_time
         self._watches = WatchBook(self._settled, recent_outcomes)
-        self._book = SubmissionBook()
+        self._book = SubmissionBook(keep_created)
         self._results = ResultLog(claim_idle=claim_idle)
         self._appended: anyio.Event | None = None
 
@@ -63,6 +64,8 @@ class MemoryStore:
         return f"MemoryStore(watched={len(self._watches)}, due={self._watches.due})"
 
     def _settled(self, settlement: Settlement) -> None:
+        if settlement.key is not None:
+            self._book.settled(settlement.key)
         self._results.append(settlement)
         if self._appended is not None:
             self._appended.set()
@@ -122,7 +125,8 @@ class MemoryStore:
         now = self._clock()
         if not self._book.finish(key, fence, watch.job_id, now):
             return False
-        self._watches.watch(watch._replace(key=key), now)
+        if isinstance(self._watches.watch(watch._replace(key=key), now), Settlement):
+            self._book.settled(key)  # its job had already settled
         return True
 
     async def release_submission(self, key: str, fence: int, retry_in: float) -> bool:
@@ -202,8 +206,9 @@ class MemoryStore:
         now = store._clock()
         for job in pending:
             store._watches.restore(job, now)
+        running = {job.job_id for job in pending}
         for key, custom_id, job_id in created:
-            store._book.restore_created(key, custom_id, job_id)
+            store._book.restore_created(key, custom_id, job_id, settled=job_id not in running)
         for submission in unresolved:
             store._book.restore_unresolved(submission)
         return store

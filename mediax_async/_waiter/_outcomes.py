@@ -4,6 +4,9 @@ A settlement this waiter made is counted, taught to the poll policy, handed
 to every wait for the job and to every ``completed()`` reader, and reported
 to ``on_settled``, once. A shared store's feed brings the settlements other
 processes made, which end this process's waits too (counted there, not here).
+The feed also repeats this waiter's own settlements, sometimes before the
+store's answer to the write is back: whichever of the two comes first hands a
+settlement on, and the other is dropped, so each reaches a reader once.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from typing import Any
+
+import anyio
 
 from .._enums import State
 from .._exceptions import WaitTimeoutError
@@ -22,6 +27,10 @@ from ._recent import Recent
 from ._store import PendingStore, Settle, Settlement
 
 __all__ = ["Outcomes"]
+
+_OWN, _FED = "own", "fed"
+_SEEN_SIZE = 100_000
+_SEEN_AGE = 600.0
 
 
 class Outcomes:
@@ -45,7 +54,10 @@ class Outcomes:
         self._shared = shared
         self._on_state_change = on_state_change
         self._on_settled = on_settled
-        self._own = Recent[str, None](10_000)  # settled here (a shared store's feed repeats them)
+        # A shared store: settlements seen once, by which path (_OWN: reported here; _FED: from
+        # the feed), so the other path's copy is dropped. Aged out: a job may settle again
+        # much later (watched again after its outcome was forgotten).
+        self._seen = Recent[str, str](_SEEN_SIZE, _SEEN_AGE)
         self._start_soon: Callable[..., Any] | None = None
         self.fatal: BaseException | None = None
         """What ended every wait for good (rejected credentials), if anything."""
@@ -70,11 +82,10 @@ class Outcomes:
         """A settlement this waiter made: count it, learn from it, hand it to every wait."""
         outcome = settle.job if settle.job is not None else settle.error
         assert outcome is not None  # a Settle has one or the other
-        if self._shared:
-            self._own.put(job_id, None, 0.0)
         self._count(outcome)
-        self._interest.deliver(job_id, outcome)
-        self._interest.broadcast(Settlement(job_id, settle.job, settle.error, key))
+        if not self._shared or self._first_sight(job_id, _OWN):
+            self._interest.deliver(job_id, outcome)
+            self._interest.broadcast(Settlement(job_id, settle.job, settle.error, key))
         self._call_hook(self._on_settled, job_id, outcome)
 
     async def follow(self, store: PendingStore) -> None:
@@ -84,9 +95,18 @@ class Outcomes:
             entries, cursor = await store.follow_results(cursor, 256, 5.0)
             for entry in entries:
                 settlement = entry.settlement
-                if self._own.pop(settlement.job_id, 0.0) is None:
+                if self._first_sight(settlement.job_id, _FED):
                     self._interest.deliver(settlement.job_id, settlement.outcome)
                     self._interest.broadcast(settlement)
+
+    def _first_sight(self, job_id: str, path: str) -> bool:
+        """Whether this is the first sight of ``job_id``'s settlement (then remembered)."""
+        now = anyio.current_time()
+        other = self._seen.pop(job_id, now)
+        if other is not None and other != path:
+            return False  # the other path handed it on already
+        self._seen.put(job_id, path, now)
+        return True
 
     def fail_everything(self, error: BaseException) -> None:
         """Rejected credentials: every wait ends with ``error``, now and from now on."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -73,6 +73,7 @@ class Poller:
         on_given_up: Callable[[BaseException], None],
         on_answer: Callable[[], None],
         take_unwatched: Callable[[], list[str]],
+        on_store_empty: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._source = source
@@ -89,6 +90,7 @@ class Poller:
         self._on_given_up = on_given_up
         self._on_answer = on_answer
         self._take_unwatched = take_unwatched
+        self._on_store_empty = on_store_empty if store.shared else None
         self._ready: collections.deque[Claim] = collections.deque()
         self._active = 0
         self._fetching = False
@@ -189,6 +191,8 @@ class Poller:
                 for _ in range(min(len(self._parked), len(self._ready) - 1)):
                     self._parked.popleft().set()
                 return self._ready.popleft()
+            if batch.next_due is None and batch.paused <= 0 and self._on_store_empty is not None:
+                await self._on_store_empty()  # it lost what this process waits for?
             wait = batch.paused if batch.paused > 0 else batch.next_due
             await self._keep_time(math.inf if wait is None else wait)
             return None

@@ -145,6 +145,7 @@ class JobWaiter:
             on_given_up=self._outcomes.give_up,
             on_answer=self._outcomes.answered,
             take_unwatched=lambda: self._watching.take_unwatched(),
+            on_store_empty=lambda: self._watching.store_emptied(),
         )
         self._submitter = (
             Submitter(

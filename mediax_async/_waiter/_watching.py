@@ -14,9 +14,12 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import anyio
+
 from .._exceptions import WaiterClosedError
 from .._models import Job
 from .._policies import PollContext, PollStrategy
+from ._health import logger
 from ._interest import Interest, Subscriber
 from ._outcomes import Outcomes
 from ._store import News, PendingJob, PendingStore, Settle, Settlement, Watch
@@ -29,6 +32,11 @@ JobRef = Job | str
 
 Known = tuple[str, Job | BaseException | None]
 """A job id and its outcome, when it is already known."""
+
+_REWATCH_GAP = 5.0
+"""Seconds between two rewatches of everything after the store lost it (no busy loop)."""
+_REWATCH_BATCH = 1_000
+"""Jobs per ``watch`` call when watching again."""
 
 
 class Watching:
@@ -57,6 +65,7 @@ class Watching:
         self._outcomes = outcomes
         self._wake = wake
         self._unwatched: list[str] = []
+        self._rewatched_at = -math.inf
 
     def watch_of(self, job: Job) -> Watch:
         """The record that watches ``job``: first poll when the policy says."""
@@ -108,7 +117,7 @@ class Watching:
 
     async def submitted(self, job: Job, watch: Watch) -> None:
         """A job ``submit`` created (and the store now watches): kept until it ends."""
-        self._interest.keep(job.id)
+        self._interest.keep(job.id, watch.key)
         if job.state.is_terminal:
             await self.settle_given(job, watch.key)
         else:
@@ -130,6 +139,39 @@ class Watching:
                 self._outcomes.report(news.job_id, settle, None)
                 return
         self._wake(0.0)
+
+    async def store_emptied(self) -> None:
+        """A shared store watches nothing at all: if this process still wants jobs, rewatch them.
+
+        The store lost them (FLUSHDB, keys evicted, a Redis restarted without
+        its data): without this, their waits would never end. Each is watched
+        again, due at once; one whose outcome the store still has ends now.
+        """
+        wanted = self._interest.wanted()
+        if not wanted:
+            return
+        now = anyio.current_time()
+        if now < self._rewatched_at + _REWATCH_GAP:
+            return
+        self._rewatched_at = now
+        logger.warning(
+            "the store watches none of the %d jobs this waiter waits for (emptied, or its keys "
+            "evicted?); watching them again",
+            len(wanted),
+        )
+        for start in range(0, len(wanted), _REWATCH_BATCH):
+            watches = [self._watch_again(job_id) for job_id in wanted[start:][:_REWATCH_BATCH]]
+            for watch, found in zip(watches, await self._store.watch(watches), strict=True):
+                if isinstance(found, Settlement):
+                    self._interest.deliver(watch.job_id, found.outcome)
+                elif isinstance(found, News):
+                    await self.news_for_watched(found)
+        self._wake(0.0)
+
+    def _watch_again(self, job_id: str) -> Watch:
+        seen = self._interest.last_seen(job_id)
+        watch = self.watch_of(seen) if seen is not None else Watch(job_id, 0.0)
+        return watch._replace(delay=0.0, key=self._interest.kept_key(job_id))
 
     def release(self, job_id: str, subscriber: Subscriber) -> None:
         """``subscriber`` stops waiting; a job nobody waits for any more is no longer polled."""

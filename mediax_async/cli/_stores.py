@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-from urllib.parse import urlsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .._exceptions import ConfigurationError
 from .._waiter import PendingStore
@@ -14,6 +15,8 @@ DEFAULT_NAMESPACE = "mediax"
 """The namespace of ``--store`` when ``--namespace`` is not given."""
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|cred|key", re.IGNORECASE)
+"""Query-string keys whose values are hidden (``password=``, ``api_token=``, ...)."""
 
 
 def open_store(url: str, namespace: str, lease: float | None = None) -> PendingStore:
@@ -37,10 +40,16 @@ def open_store(url: str, namespace: str, lease: float | None = None) -> PendingS
 
 
 def store_label(url: str) -> str:
-    """``url`` without its password, to show."""
+    """``url`` without its secrets, to show: the password, and secret-looking query values."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=user + netloc).geturl()
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        parts = parts._replace(netloc=user + netloc)
+    if parts.query:
+        query = [
+            (key, "***" if _SECRET_KEY.search(key) else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return parts.geturl()
