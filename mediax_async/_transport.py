@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -177,13 +177,11 @@ class Transport:
         parse: Callable[[Answer, Redactor], tuple[T, str | None]],
         *,
         retry: bool = True,
-        recover: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
         """Send ``action`` and parse its answer, retrying transient failures.
 
-        ``recover`` runs before a retry that follows an ambiguous failure (the
-        service may have acted): if it finds the outcome, that is returned
-        instead of sending again.
+        Every retry sends the same request again: use it only for actions that
+        are safe to repeat (CreateJob reconciles first; see ``_create``).
         """
         content = encode_body(request_body(action, self._credentials, payload))
         attempt = 0
@@ -194,38 +192,33 @@ class Transport:
             except MediaXError as exc:
                 if not retry or not is_transient(exc):
                     raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-                delay = self._retry.delay(
-                    attempt, retry_after=retry_after, draw=self._random.random()
-                )
+                delay = self.retry_delay(attempt, exc)
                 if delay is None:
-                    if recover is not None and is_ambiguous(exc):
-                        # Out of retries, but the service may have acted: one last look.
-                        found = await self._try_recover(recover)
-                        if found is not None:
-                            return found
                     raise
-                logger.info(
-                    "%s failed (%s), retry %d in %.2f s",
-                    action,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                    extra={"mediax_action": action, "mediax_attempt": attempt},
-                )
-                self.retries += 1
+                self.log_retry(action, exc, attempt, delay)
                 await anyio.sleep(delay)
-                if recover is not None and is_ambiguous(exc):
-                    found = await recover()
-                    if found is not None:
-                        return found
 
-    async def _try_recover(self, recover: Callable[[], Awaitable[T | None]]) -> T | None:
-        try:
-            return await recover()
-        except MediaXError as exc:
-            logger.warning("could not check whether the service acted: %s", exc)
+    def retry_delay(self, attempt: int, exc: MediaXError) -> float | None:
+        """Seconds to wait after failed ``attempt`` (from 1) before the next; None: give up.
+
+        None too when ``exc`` is not worth retrying at all.
+        """
+        if not is_transient(exc):
             return None
+        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        return self._retry.delay(attempt, retry_after=retry_after, draw=self._random.random())
+
+    def log_retry(self, action: str, exc: BaseException, attempt: int, delay: float) -> None:
+        """Log and count one retry of ``action`` (as ``call`` does for its own)."""
+        logger.info(
+            "%s failed (%s), retry %d in %.2f s",
+            action,
+            type(exc).__name__,
+            attempt,
+            delay,
+            extra={"mediax_action": action, "mediax_attempt": attempt},
+        )
+        self.retries += 1
 
     async def send_once(
         self,
