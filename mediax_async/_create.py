@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from ._exceptions import JobMayExistError, MediaXError
 from ._models import CreateJobRequest, Job, JobList
 from ._protocol import echoes_request
-from ._transport import is_ambiguous, is_transient
+from ._transport import is_ambiguous, is_transient, logger
 
 __all__ = ["ClaimRegistry", "CreateBudget", "Creator"]
 
@@ -118,6 +118,12 @@ class Creator:
                 return job
             # A late answer: the job it names went to another call's look-up, so this
             # call's own job (if any) is among the unclaimed ones.
+            logger.info(
+                "CreateJob answered job %s, which another call with custom id %r holds: "
+                "looking up this call's own",
+                job.id,
+                self._custom_id,
+            )
             found = await self.find(cause=None)
             if found is not None:
                 return found
