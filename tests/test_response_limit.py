@@ -7,6 +7,7 @@ measured with tracemalloc: the peak while the answer is read, not time.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import tracemalloc
@@ -70,10 +71,9 @@ async def answering(body: bytes, headers: dict[str, str]) -> AsyncIterator[str]:
                     length = int(value)
             while len(rest) < length:
                 rest += await stream.receive()
-            try:
+            # The client may stop reading and close: what a bounded reader does.
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(response)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass  # the client stopped reading: what a bounded reader does
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
@@ -116,9 +116,11 @@ async def test_a_gzip_bomb_is_a_response_error_without_inflating_it(
     if http_backend not in backends(anyio_backend):
         pytest.skip("aiohttp runs on asyncio only")
     assert len(BOMB) < 1 * MiB
-    async with answering(BOMB, {"Content-Encoding": "gzip"}) as url:
-        async with client(url, http_backend) as mediax:
-            peak, outcome = await peak_while(mediax, "j-1")
+    async with (
+        answering(BOMB, {"Content-Encoding": "gzip"}) as url,
+        client(url, http_backend) as mediax,
+    ):
+        peak, outcome = await peak_while(mediax, "j-1")
     assert isinstance(outcome, ResponseError), outcome
     assert "max_response_bytes" in str(outcome)
     assert outcome.action == "GetJob"
@@ -155,9 +157,11 @@ async def test_a_plain_answer_over_the_limit_is_refused_by_its_length(
     if http_backend not in backends(anyio_backend):
         pytest.skip("aiohttp runs on asyncio only")
     answer = _job_answer(3 * MiB)
-    async with answering(answer, {"Content-Type": "application/json"}) as url:
-        async with client(url, http_backend, max_response_bytes=1 * MiB) as mediax:
-            peak, outcome = await peak_while(mediax, "j-1")
+    async with (
+        answering(answer, {"Content-Type": "application/json"}) as url,
+        client(url, http_backend, max_response_bytes=1 * MiB) as mediax,
+    ):
+        peak, outcome = await peak_while(mediax, "j-1")
     assert isinstance(outcome, ResponseError), outcome
     assert peak < 3 * MiB
 
