@@ -79,6 +79,8 @@ class MediaXClient:
     through aiohttp (the ``aiohttp`` extra), several times faster under load.
     ``max_connections`` sizes the pool; keep it at least the concurrency of the
     waiters that use this client so no poll waits for a connection.
+    ``max_response_bytes`` bounds an answer once decompressed (32 MiB): a
+    longer one is a ``ResponseError``, and is never held whole.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class MediaXClient:
         http_client: httpx.AsyncClient | None = None,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
         rng: random.Random | None = None,
     ) -> None:
         # From here on the key is only in a Secret: an error raised below must not show
@@ -120,6 +123,15 @@ class MediaXClient:
             raise ConfigurationError(f"{where} {problem}")
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_bytes must be a whole number of bytes >= 1, "
+                f"got {max_response_bytes!r}"
+            )
         if retry_policy is None:
             retry_policy = RetryPolicy(max_retries=max_retries)
         owns_http = http_client is None
@@ -137,6 +149,7 @@ class MediaXClient:
             retry=retry_policy,
             rng=rng,
             connect_errors_are_unsent=not _reports_drops_as_connect_errors(http_client),
+            max_response_bytes=max_response_bytes,
         )
         self._claims = ClaimRegistry()
 
