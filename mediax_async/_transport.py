@@ -305,6 +305,7 @@ class Transport:
         too_large = False
         received = 0
         try:
+            # (httpx types its iterators as AsyncIterator, though they are generators.)
             async with contextlib.aclosing(response.aiter_raw()) as raw:  # type: ignore[type-var]
                 async for chunk in raw:
                     received += len(chunk)
@@ -324,10 +325,7 @@ class Transport:
             ) from None
         if too_large:
             raise self._too_large(action, response)
-        try:
-            return decoder.finish()
-        except BodyTooLarge:
-            raise self._too_large(action, response) from None
+        return decoder.finish()
 
     async def _read_through_httpx(self, action: str, response: httpx.Response) -> bytes:
         limit = self._max_response_bytes

@@ -103,8 +103,11 @@ async def test_one_create_job_costs_at_most_1_plus_r_creates_and_twice_that_look
     assert fake.request_counts["ListJobs"] <= 2 * (1 + RETRIES)
 
 
-async def test_out_of_retries_while_unsure_is_job_may_exist() -> None:
-    """Every CreateJob answer lost, and the last look-up fails: not the bare transport error."""
+async def test_out_of_retries_with_every_lookup_saying_no_job_raises_the_create_error() -> None:
+    """Every CreateJob a 500 (not processed), each look-up answering none: the 500 is raised.
+
+    A look-up that failed once, then answered, counts as an answer: the call is sure.
+    """
     fake = FakeMediaX(schedule=SCHEDULE)
     fake.faults.set_rate(F.SERVER_ERROR, 1.0, action="CreateJob")  # not processed
     async with fake.client(retry_policy=RetryPolicy(max_retries=1)) as client:
