@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec
 
+import anyio
 import httpx
 
 from . import _constants as C
@@ -19,13 +20,13 @@ from ._builders import (
     singing_request,
     singing_training_request,
 )
-from ._exceptions import ConfigurationError
+from ._create import ClaimRegistry, Creator
+from ._exceptions import ConfigurationError, MediaXError, RequestValidationError
 from ._models import CreateJobRequest, Job, JobList, ModelPage, SingingModel
 from ._policies import RetryPolicy
 from ._protocol import (
     Credentials,
     create_job_payload,
-    echoes_request,
     get_job_payload,
     list_jobs_payload,
     list_models_payload,
@@ -78,6 +79,8 @@ class MediaXClient:
     through aiohttp (the ``aiohttp`` extra), several times faster under load.
     ``max_connections`` sizes the pool; keep it at least the concurrency of the
     waiters that use this client so no poll waits for a connection.
+    ``max_response_bytes`` bounds an answer once decompressed (32 MiB): a
+    longer one is a ``ResponseError``, and is never held whole.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class MediaXClient:
         http_client: httpx.AsyncClient | None = None,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
         rng: random.Random | None = None,
     ) -> None:
         # From here on the key is only in a Secret: an error raised below must not show
@@ -119,6 +123,15 @@ class MediaXClient:
             raise ConfigurationError(f"{where} {problem}")
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_bytes must be a whole number of bytes >= 1, "
+                f"got {max_response_bytes!r}"
+            )
         if retry_policy is None:
             retry_policy = RetryPolicy(max_retries=max_retries)
         owns_http = http_client is None
@@ -136,7 +149,9 @@ class MediaXClient:
             retry=retry_policy,
             rng=rng,
             connect_errors_are_unsent=not _reports_drops_as_connect_errors(http_client),
+            max_response_bytes=max_response_bytes,
         )
+        self._claims = ClaimRegistry()
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -183,35 +198,79 @@ class MediaXClient:
     # -- the four actions ---------------------------------------------------------
 
     async def create_job(self, request: CreateJobRequest, *, exclude: Collection[str] = ()) -> Job:
-        """Create a job; never creates two.
+        """Create a job; never creates two, and never hands one job to two calls.
 
         A request without ``custom_id`` is given one. When a failure leaves it
         unknown whether the service took the job (a timeout or dropped
-        connection after sending, a 5xx), the client asks ListJobs for that
-        custom id before sending again, and returns the job it finds: one
-        whose inputs and outputs echo the request's. When several jobs share a
-        custom id on purpose (a batch tag), ``exclude`` names the ids already
-        known to be other requests' jobs, so they are never taken for this one.
+        connection after sending, a 5xx, an answer not understood), the client
+        asks ListJobs for that custom id before sending again, and returns the
+        job it finds: one whose inputs and outputs echo the request's and that
+        no other call of this client holds. Several requests may share one
+        custom id on purpose (a batch tag): each call gets its own job, and
+        ``exclude`` names further ids known to be other requests' jobs (from
+        another process, say), never to be taken for this one.
+
+        With ``R`` retries (``max_retries``), one call sends at most ``1 + R``
+        CreateJob and ``2 * (1 + R)`` ListJobs. When the look-up cannot tell
+        within that (ListJobs failing, or listing only part of the jobs), it
+        raises ``JobMayExistError`` with the custom id: the job may exist, so
+        look it up with ``find_job`` before sending the request again.
         """
+        generated = request.custom_id is None
         if request.custom_id is None:
             request = request.with_custom_id(new_custom_id())
-        custom_id = request.custom_id
-        assert custom_id is not None  # for mypy: set just above
+        return await self._creator(request, exclude, shared=not generated).create()
 
-        async def find_created() -> Job | None:
-            jobs = await self.list_jobs(custom_id)
-            candidates = [
-                job for job in jobs if job.id not in exclude and echoes_request(job, request)
-            ]
-            if not candidates:
-                return None
-            return max(candidates, key=_created_key)
+    async def find_job(
+        self, request: CreateJobRequest, *, exclude: Collection[str] = ()
+    ) -> Job | None:
+        """The job ``request`` made, if any: how to retry after ``JobMayExistError``.
+
+        Looks ``request.custom_id`` up through ListJobs (with the usual
+        retries) and returns a job that echoes the request and that no other
+        call of this client holds (nor ``exclude`` names); it is then held for
+        this call. None when a complete list holds no such job: then it is
+        safe to ``create_job(request)``. ``JobMayExistError`` when it still
+        cannot tell.
+        """
+        if request.custom_id is None:
+            raise RequestValidationError("custom_id", "find_job needs the request's custom id")
+        return await self._creator(request, exclude, shared=True).find(cause=None)
+
+    def _creator(
+        self, request: CreateJobRequest, exclude: Collection[str], *, shared: bool
+    ) -> Creator:
+        custom_id = request.custom_id
+        assert custom_id is not None  # for mypy: the callers check
+        transport = self._transport
+        payload = create_job_payload(request)
 
         def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
             return parse_job_answer("CreateJob", answer, redactor)
 
-        return await self._transport.call(
-            "CreateJob", create_job_payload(request), parse, recover=find_created
+        async def send() -> Job:
+            return await transport.call("CreateJob", payload, parse, retry=False)
+
+        async def list_jobs() -> JobList:
+            return await self._list_jobs(custom_id, retry=False)
+
+        async def backoff(action: str, attempt: int, exc: MediaXError) -> bool:
+            delay = transport.retry_delay(attempt, exc)
+            if delay is None:
+                return False
+            transport.log_retry(action, exc, attempt, delay)
+            await anyio.sleep(delay)
+            return True
+
+        return Creator(
+            request,
+            send=send,
+            list_jobs=list_jobs,
+            backoff=backoff,
+            # A custom id the client made up is this call's alone: nothing to share.
+            claims=self._claims if shared else None,
+            exclude=exclude,
+            retries=transport.retry_policy.max_retries,
         )
 
     async def get_job(self, job_id: str, *, retry: bool = True) -> Job:
@@ -410,8 +469,3 @@ def _reports_drops_as_connect_errors(http_client: httpx.AsyncClient) -> bool:
     return any(
         type(part).__module__.startswith("httpx_aiohttp") for part in (http_client, transport)
     )
-
-
-def _created_key(job: Job) -> float:
-    created = job.timing.created_at if job.timing is not None else None
-    return created.timestamp() if created is not None else 0.0

@@ -8,6 +8,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAITER_CONCURRENCY",
@@ -45,6 +46,9 @@ DEFAULT_MAX_RETRIES = 3
 
 DEFAULT_MAX_CONNECTIONS = 100
 """Pooled connections of a client the library creates itself."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""The most an answer may hold once decompressed (32 MiB; the largest real one is a few KiB)."""
 
 DEFAULT_WAITER_CONCURRENCY = 16
 """Polls a waiter keeps in flight at once, unless told otherwise."""

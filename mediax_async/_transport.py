@@ -13,12 +13,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
 import httpx
 
+from . import _constants as C
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -28,6 +29,7 @@ from ._exceptions import (
     ServerError,
     TransportError,
 )
+from ._inflate import BodyTooLarge, BoundedDecoder, DecodeFailed
 from ._policies import RetryPolicy
 from ._protocol import ACTION_PATHS, Answer, Credentials, encode_body, request_body
 from ._redact import Redactor
@@ -125,12 +127,14 @@ class Transport:
         retry: RetryPolicy,
         rng: random.Random | None = None,
         connect_errors_are_unsent: bool = True,
+        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._http = http_client
         self._owns_http = owns_http_client
         self._timeout = timeout
+        self._max_response_bytes = max_response_bytes
         self._retry = retry
         self._random = rng or random.Random()
         self._redactor = Redactor([credentials.secret_key])
@@ -177,13 +181,11 @@ class Transport:
         parse: Callable[[Answer, Redactor], tuple[T, str | None]],
         *,
         retry: bool = True,
-        recover: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
         """Send ``action`` and parse its answer, retrying transient failures.
 
-        ``recover`` runs before a retry that follows an ambiguous failure (the
-        service may have acted): if it finds the outcome, that is returned
-        instead of sending again.
+        Every retry sends the same request again: use it only for actions that
+        are safe to repeat (CreateJob reconciles first; see ``_create``).
         """
         content = encode_body(request_body(action, self._credentials, payload))
         attempt = 0
@@ -194,38 +196,33 @@ class Transport:
             except MediaXError as exc:
                 if not retry or not is_transient(exc):
                     raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-                delay = self._retry.delay(
-                    attempt, retry_after=retry_after, draw=self._random.random()
-                )
+                delay = self.retry_delay(attempt, exc)
                 if delay is None:
-                    if recover is not None and is_ambiguous(exc):
-                        # Out of retries, but the service may have acted: one last look.
-                        found = await self._try_recover(recover)
-                        if found is not None:
-                            return found
                     raise
-                logger.info(
-                    "%s failed (%s), retry %d in %.2f s",
-                    action,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                    extra={"mediax_action": action, "mediax_attempt": attempt},
-                )
-                self.retries += 1
+                self.log_retry(action, exc, attempt, delay)
                 await anyio.sleep(delay)
-                if recover is not None and is_ambiguous(exc):
-                    found = await recover()
-                    if found is not None:
-                        return found
 
-    async def _try_recover(self, recover: Callable[[], Awaitable[T | None]]) -> T | None:
-        try:
-            return await recover()
-        except MediaXError as exc:
-            logger.warning("could not check whether the service acted: %s", exc)
+    def retry_delay(self, attempt: int, exc: MediaXError) -> float | None:
+        """Seconds to wait after failed ``attempt`` (from 1) before the next; None: give up.
+
+        None too when ``exc`` is not worth retrying at all.
+        """
+        if not is_transient(exc):
             return None
+        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        return self._retry.delay(attempt, retry_after=retry_after, draw=self._random.random())
+
+    def log_retry(self, action: str, exc: BaseException, attempt: int, delay: float) -> None:
+        """Log and count one retry of ``action`` (as ``call`` does for its own)."""
+        logger.info(
+            "%s failed (%s), retry %d in %.2f s",
+            action,
+            type(exc).__name__,
+            attempt,
+            delay,
+            extra={"mediax_action": action, "mediax_attempt": attempt},
+        )
+        self.retries += 1
 
     async def send_once(
         self,
@@ -254,9 +251,14 @@ class Transport:
     async def _post(self, action: str, url: str, content: bytes) -> Answer:
         try:
             async with _deadline(self._timeout):
-                response = await self._http.post(
-                    url, content=content, headers=self._request_headers
+                request = self._http.build_request(
+                    "POST", url, content=content, headers=self._request_headers
                 )
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read(action, response)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             raise TransportError(
                 f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
@@ -277,7 +279,72 @@ class Transport:
             raise TransportError(
                 f"{action} failed: {self._describe(exc)}", action=action, sent=True
             ) from None
-        return Answer(response.status_code, response.headers, response.content)
+        return Answer(response.status_code, response.headers, body)
+
+    async def _read(self, action: str, response: httpx.Response) -> bytes:
+        """The decoded body, refused (``ResponseError``) past ``max_response_bytes``.
+
+        gzip and deflate are inflated here in bounded steps; a coding only httpx
+        knows (br, zstd) is left to it, checked after each decoded chunk.
+        """
+        limit = self._max_response_bytes
+        if response.is_stream_consumed:  # a transport that read it already (MockTransport)
+            if len(response.content) > limit:
+                raise self._too_large(action, response)
+            return response.content
+        declared = response.headers.get("content-length", "")
+        encoding = response.headers.get("content-encoding", "")
+        if declared.isdigit() and not encoding and int(declared) > limit:
+            raise self._too_large(action, response)
+        decoder = BoundedDecoder.for_encoding(encoding, limit)
+        if decoder is None:
+            return await self._read_through_httpx(action, response)
+        # Past the limit the rest is read and dropped, up to the limit again: leaving
+        # httpx's stream mid-way leaves its inner generators to the loop's finalizer
+        # (trio warns of each), and a body that small costs nothing to drain.
+        too_large = False
+        received = 0
+        try:
+            # (httpx types its iterators as AsyncIterator, though they are generators.)
+            async with contextlib.aclosing(response.aiter_raw()) as raw:  # type: ignore[type-var]
+                async for chunk in raw:
+                    received += len(chunk)
+                    if too_large:
+                        if received > limit:
+                            break
+                        continue
+                    try:
+                        decoder.feed(chunk)
+                    except BodyTooLarge:
+                        too_large = True
+        except DecodeFailed as exc:
+            raise TransportError(
+                f"{action} failed: the {encoding} answer cannot be decoded: {exc}",
+                action=action,
+                sent=True,
+            ) from None
+        if too_large:
+            raise self._too_large(action, response)
+        return decoder.finish()
+
+    async def _read_through_httpx(self, action: str, response: httpx.Response) -> bytes:
+        limit = self._max_response_bytes
+        chunks, size = [], 0
+        async with contextlib.aclosing(response.aiter_bytes()) as decoded:  # type: ignore[type-var]
+            async for chunk in decoded:
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(action, response)
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, action: str, response: httpx.Response) -> ResponseError:
+        return ResponseError(
+            f"the {action} answer is over max_response_bytes "
+            f"({self._max_response_bytes} bytes once decompressed); not read further",
+            status_code=response.status_code,
+            action=action,
+        )
 
     def _describe(self, exc: Exception) -> str:
         detail = str(exc)
