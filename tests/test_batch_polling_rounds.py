@@ -47,10 +47,14 @@ def anyio_backend() -> tuple[str, dict[str, Any]]:
 
 
 class RoundTrip(httpx.AsyncBaseTransport):
-    """The fake's in-process transport, answering ``LATENCY`` s later; counts ListJobs in flight."""
+    """The fake's in-process transport, answering after a round trip; counts ListJobs in flight.
 
-    def __init__(self, fake: FakeMediaX) -> None:
+    A round trip takes ``LATENCY`` s; a ListJobs, ``list_latency`` s.
+    """
+
+    def __init__(self, fake: FakeMediaX, list_latency: float = LATENCY) -> None:
         self._inner = fake.transport
+        self._list_latency = list_latency
         self.listing: collections.Counter[str] = collections.Counter()
         self.most_listing: collections.Counter[str] = collections.Counter()
 
@@ -66,7 +70,7 @@ class RoundTrip(httpx.AsyncBaseTransport):
             self.listing[tag] += 1
             self.most_listing[tag] = max(self.most_listing[tag], self.listing[tag])
         try:
-            await anyio.sleep(LATENCY)
+            await anyio.sleep(LATENCY if tag is None else self._list_latency)
             return await self._inner.handle_async_request(request)
         finally:
             if tag is not None:
@@ -118,3 +122,45 @@ async def test_each_batch_tag_is_listed_once_per_round_and_each_member_observed_
     assert sorted(job["polls"] for job in pending) == [ROUNDS] * len(jobs)
     assert waiter.stats.list_polls == len(TAGS) * ROUNDS
     assert waiter.stats.polls == 0
+
+
+async def test_a_member_handed_over_while_its_tag_is_listed_is_polled_on_time() -> None:
+    """A job that comes due while its batch's ListJobs (which leaves it out) is in flight.
+
+    It is asked for by id then, once, and joins its tag's rounds after that: it
+    does not wait for the listing's lease to run out.
+    """
+    never_ending = Profile(queue=FixedDuration(0), processing=FixedDuration(1e6))
+    fake = FakeMediaX(seed=4, schedule=Schedule(default=never_ending))
+    wire = RoundTrip(fake, list_latency=5.0)  # a slow ListJobs: a big batch, a busy service
+    policy = PollPolicy(
+        first_delay=2.0, initial_interval=INTERVAL, multiplier=1.0, max_interval=INTERVAL
+    )
+    tag = "mxb-late"
+    async with (
+        httpx.AsyncClient(transport=wire, base_url=fake.base_url) as http,
+        fake.client(http_client=http) as client,
+    ):
+        jobs = [
+            await client.create_job(
+                separation_request(f"https://songs.test/{n}.mp3", content_id="r", custom_id=tag)
+            )
+            for n in range(5)
+        ]
+        *early, late = jobs
+        start = anyio.current_time()
+        async with client.waiter(policy=policy, lease=120.0) as waiter:
+            for job in early:
+                await waiter.add(job)  # listed from 2 s to 7 s
+            await anyio.sleep(start + 3.0 - anyio.current_time())
+            await waiter.add(late)  # due at 5 s, while that listing runs
+            await anyio.sleep(start + 6.0 - anyio.current_time())
+            polls = {job["id"]: job["polls"] for job in await waiter.pending()}
+            assert polls[late.id] == 1
+            # Rounds end at 7 s, 20 s and 35 s (a round: 10 s, then a 5 s listing).
+            await anyio.sleep(start + 40.0 - anyio.current_time())
+        polls = {job["id"]: job["polls"] for job in await waiter.pending()}
+    actions = [r.action for r in fake.requests if r.at > start]
+    assert actions.count("GetJob") == 1  # the late job, once, while its tag was listed
+    assert actions.count("ListJobs") == 3
+    assert polls == dict.fromkeys((job.id for job in jobs), 3)
