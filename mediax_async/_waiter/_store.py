@@ -283,7 +283,9 @@ class PendingStore(Protocol):
 
         A due job whose batch tag is worth one ListJobs comes with every other
         member of its tag in one ``Claim`` (the tag is leased too, so no one
-        else lists it meanwhile). A job with news comes alone.
+        else lists it meanwhile). A job with news comes alone, and so does a
+        member that comes due while its tag is being listed without it
+        (watched since the tag was claimed): that answer does not cover it.
         """
         ...
 

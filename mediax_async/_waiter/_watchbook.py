@@ -147,10 +147,15 @@ class WatchBook:
             if record is None:
                 break
             tag = self._tags.get(record.tag) if record.tag is not None else None
-            if record.notified or tag is None or not list_is_worth_it(len(tag.members), tag.listed):
+            if (
+                record.notified
+                or tag is None
+                or not list_is_worth_it(len(tag.members), tag.listed)
+                # Being listed without it (watched since): that answer does not reschedule
+                # it, so ask by id; it joins the tag's next round.
+                or tag.lease_until > now
+            ):
                 claims.append(Claim((self._lease(record, now, lease),)))
-            elif tag.lease_until > now:
-                queue.schedule(record, tag.lease_until)  # being listed: that answer covers it
             else:
                 tag.fence += 1
                 tag.lease_until = now + lease
