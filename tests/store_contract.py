@@ -41,6 +41,7 @@ __all__ = [
     "test_a_submission_is_recorded_leased_and_attributed_once",
     "test_a_submission_whose_job_still_runs_is_never_forgotten",
     "test_a_tag_is_claimed_whole_and_listed_by_one_worker",
+    "test_a_member_watched_while_its_tag_is_listed_is_claimed_alone",
     "test_an_orphaned_submission_is_taken_over_after_its_lease",
     "test_early_news_is_kept_and_handed_back_on_watch",
     "test_followers_see_what_settles_after_they_start",
@@ -202,6 +203,23 @@ async def test_a_tag_is_claimed_whole_and_listed_by_one_worker(
     (again,) = [c for c in (await store.claim(10, 30.0)).claims if c.tag == "batch-1"]
     assert len(again.jobs) == 3
     assert {c.polls for c in again.jobs} == {1}  # each observed once per round
+
+
+async def test_a_member_watched_while_its_tag_is_listed_is_claimed_alone(
+    store: PendingStore, clock: ManualClock
+) -> None:
+    """A job that joins a tag being listed is not left for that listing (it leaves the job out).
+
+    It comes due alone, by id, at once: it is not put off until the listing's
+    lease runs out (two minutes by default).
+    """
+    await store.watch([Watch(f"m{n}", 0.0, "batch-1") for n in range(3)])
+    (listing,) = (await store.claim(10, 120.0)).claims
+    assert listing.tag == "batch-1"
+    await store.watch([Watch("late", 0.0, "batch-1")])
+    (alone,) = (await store.claim(10, 120.0)).claims
+    assert alone.tag is None
+    assert [c.job_id for c in alone.jobs] == ["late"]
 
 
 async def test_reschedule_learns_tag_and_kind_and_can_ask_alone(

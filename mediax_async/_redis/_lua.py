@@ -239,24 +239,23 @@ while #claims < limit do
         local listed = tonumber(redis.call('HGET', tag_key, 'l') or '0')
         worth = members >= 2 and members * worth_jobs >= listed
       end
-      if not worth then
+      local tag_lease = -1
+      if worth then tag_lease = tonumber(redis.call('HGET', tag_key, 'lu') or '-1') end
+      -- Being listed without it (watched since): that answer does not reschedule it,
+      -- so it is asked for by id; it joins the tag's next round.
+      if not worth or tag_lease > now then
         claims[#claims + 1] = {'', 0, lease_rec(id, r)}
       else
-        local tag_lease = tonumber(redis.call('HGET', tag_key, 'lu') or '-1')
-        if tag_lease > now then
-          redis.call('ZADD', DUE, tag_lease, id)  -- being listed: that answer covers it
-        else
-          local fence = redis.call('HINCRBY', tag_key, 'f', 1)
-          redis.call('HSET', tag_key, 'lu', tostring(now + lease))
-          local claim = {tag, fence, lease_rec(id, r)}
-          for _, member in ipairs(redis.call('SMEMBERS', P .. 'tm:' .. tag)) do
-            if member ~= id then
-              local m = rec_get(member)
-              if m and m[2] <= now then claim[#claim + 1] = lease_rec(member, m) end
-            end
+        local fence = redis.call('HINCRBY', tag_key, 'f', 1)
+        redis.call('HSET', tag_key, 'lu', tostring(now + lease))
+        local claim = {tag, fence, lease_rec(id, r)}
+        for _, member in ipairs(redis.call('SMEMBERS', P .. 'tm:' .. tag)) do
+          if member ~= id then
+            local m = rec_get(member)
+            if m and m[2] <= now then claim[#claim + 1] = lease_rec(member, m) end
           end
-          claims[#claims + 1] = claim
         end
+        claims[#claims + 1] = claim
       end
     end
   end
