@@ -94,3 +94,30 @@ async def test_a_slow_disk_costs_no_virtual_time(
             summary = await BatchRunner(client, source, concurrency=8).run()
     assert Counter(r["line"] for r in records(summary.results_path)) == Counter(range(1, 21))
     assert anyio.current_time() - started < 3600  # jobs of 21 s, not a day of jumps
+
+
+async def test_a_busy_service_rate_limiting_most_creates_still_gets_every_line(
+    tmp_path: Path,
+) -> None:
+    """429 on 80% of CreateJobs: a line out of the client's retries is sent again later.
+
+    A 429 says nothing was created, so sending again is safe; a batch gives up
+    on a line only after several rounds of that (it gave up after the client's
+    own retries: 14 lines of 40 here).
+    """
+    schedule = Schedule(default=Profile(queue=FixedDuration(1), processing=FixedDuration(20)))
+    fake = FakeMediaX(seed=5, schedule=schedule, record_requests=False)
+    fake.faults.set_rate(F.RATE_LIMITED, 0.8, action="CreateJob")
+    source = tmp_path / "busy.jsonl"
+    lines = [
+        json.dumps({"kind": "separation", "song": f"https://x/{n}.mp3", "content_id": "r"})
+        for n in range(40)
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with fake.client() as client:
+        with anyio.fail_after(24 * 3600):
+            summary = await BatchRunner(client, source, concurrency=8).run()
+    written = records(summary.results_path)
+    assert [r["error"] for r in written if r["error"]] == []
+    assert summary.all_completed
+    assert len(fake.jobs) == 40

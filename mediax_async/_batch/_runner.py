@@ -19,6 +19,8 @@ from .._exceptions import (
     ConfigurationError,
     JobMayExistError,
     MediaXError,
+    RateLimitError,
+    TransportError,
 )
 from .._models import CreateJobRequest, Job, JobList
 from .._protocol import echoes_request
@@ -190,6 +192,12 @@ class _Recorded(NamedTuple):
     number: int
 
 
+RESUBMIT_ROUNDS = 8
+"""Times a line is submitted while the service refuses it as too busy (429)."""
+RESUBMIT_FIRST_PAUSE = 2.0
+RESUBMIT_MAX_PAUSE = 120.0
+"""Seconds between those rounds: doubling from the first, at most the last."""
+
 UNSURE_GRACE = 120.0
 """Seconds a batch with only unsure lines left waits for the waiter to find their jobs."""
 
@@ -360,7 +368,7 @@ class _Run:
         for line in lines:
             assert line.request is not None
             try:
-                job = await waiter.submit(self._with_callback(line.request), key=self._key(line))
+                job = await self._submit(waiter, line, line.request)
             except (AuthenticationError, ConfigurationError) as exc:
                 self._send.send_nowait(_Fatal(exc))
                 return
@@ -372,6 +380,27 @@ class _Run:
                 continue
             self._summary.submitted += 1
             self._started(line, job, resumed=False)
+
+    async def _submit(self, waiter: JobWaiter, line: BatchLine, request: CreateJobRequest) -> Job:
+        """Submit one line; sent again later while the service says it is too busy.
+
+        A 429 (or a connection that never opened) means no job was made, so a
+        line the client's own retries could not get through goes out again,
+        ``RESUBMIT_ROUNDS`` times at most, after a growing pause (or the
+        answer's Retry-After).
+        """
+        rounds = 0
+        while True:
+            try:
+                return await waiter.submit(self._with_callback(request), key=self._key(line))
+            except (RateLimitError, TransportError) as exc:
+                rounds += 1
+                may_exist = isinstance(exc, TransportError) and exc.sent
+                if may_exist or rounds >= RESUBMIT_ROUNDS:
+                    raise
+                asked = exc.retry_after if isinstance(exc, RateLimitError) else None
+                pause = min(RESUBMIT_MAX_PAUSE, RESUBMIT_FIRST_PAUSE * 2 ** (rounds - 1))
+                await anyio.sleep(max(pause, asked or 0.0))
 
     def _with_callback(self, request: CreateJobRequest) -> CreateJobRequest:
         url = self._runner._callback_url
