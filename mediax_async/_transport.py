@@ -209,7 +209,8 @@ class Transport:
         """
         if not is_transient(exc):
             return None
-        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        # A 503 may say when the service is back, as a 429 says when to send again.
+        retry_after = exc.retry_after if isinstance(exc, (RateLimitError, ServerError)) else None
         return self._retry.delay(attempt, retry_after=retry_after, draw=self._random.random())
 
     def log_retry(self, action: str, exc: BaseException, attempt: int, delay: float) -> None:
