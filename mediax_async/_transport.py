@@ -101,6 +101,8 @@ def classify_failure(exc: BaseException) -> Failure:
         return Failure(FailureKind.END_ALL)
     if isinstance(exc, RateLimitError):
         return Failure(FailureKind.RATE_LIMITED, exc.retry_after)
+    if isinstance(exc, ServerError):
+        return Failure(FailureKind.RETRY, exc.retry_after)  # a 503 may say when to come back
     if is_transient(exc):
         return Failure(FailureKind.RETRY)
     return Failure(FailureKind.END_JOB)

@@ -25,6 +25,7 @@ from mediax_async import (
     AuthenticationError,
     MediaXClient,
     NotFoundError,
+    PollPolicy,
     RateLimitError,
     ResponseError,
     RetryPolicy,
@@ -476,3 +477,25 @@ async def test_a_create_job_that_never_connected_is_resent_without_a_look_up(
     assert job.id == "job-1"
     assert create.call_count == 2
     assert not lookup.called
+
+
+@virtual_time()
+async def test_a_waiter_polls_again_only_after_a_503s_retry_after(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A poll answered 503 with ``Retry-After: 30`` is not repeated before 30 s have passed."""
+    polled_at: list[float] = []
+    answers = iter(
+        [error(503, **{"Retry-After": "30"}), job_answer("GetJob", {"id": "j", "state": 3})]
+    )
+
+    def poll(request: httpx.Request) -> httpx.Response:
+        polled_at.append(anyio.current_time())
+        return next(answers)
+
+    action(respx_mock, "GetJob").mock(side_effect=poll)
+    async with new_client() as client:
+        job = await client.wait("j", timeout=600, policy=PollPolicy(first_delay=0))
+    assert job.state == State.COMPLETED
+    first, second = polled_at
+    assert 30 <= second - first < 31
