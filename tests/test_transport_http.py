@@ -23,6 +23,7 @@ from seeds import PLACEHOLDERS, SECRET_ID, SECRET_KEY, answer, job_answer
 from mediax_async import (
     APIError,
     AuthenticationError,
+    CreateJobRequest,
     MediaXClient,
     NotFoundError,
     PollPolicy,
@@ -81,7 +82,7 @@ def sent(route: respx.Route, index: int = 0) -> dict[str, Any]:
     return body
 
 
-def separation() -> Any:
+def separation() -> CreateJobRequest:
     return separation_request(PLACEHOLDERS["url"], content_id=PLACEHOLDERS["contentId"])
 
 
