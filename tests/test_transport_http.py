@@ -500,3 +500,27 @@ async def test_a_waiter_polls_again_only_after_a_503s_retry_after(
     assert job.state == State.COMPLETED
     first, second = polled_at
     assert 30 <= second - first < 31
+
+
+@virtual_time()
+async def test_a_create_job_answered_503_with_retry_after_is_sent_again_after_it(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """CreateJob's own retries honour a 503's Retry-After too, after looking the job up."""
+    created_at: list[float] = []
+
+    def create_now(request: httpx.Request) -> httpx.Response:
+        created_at.append(anyio.current_time())
+        return job_answer("CreateJob", created(request))
+
+    create = action(respx_mock, "CreateJob").mock(
+        side_effect=[error(503, **{"Retry-After": "10"}), create_now]
+    )
+    lookup = action(respx_mock, "ListJobs").mock(return_value=listed())
+    async with new_client(retry_policy=RetryPolicy(initial_delay=0.01)) as client:
+        start = anyio.current_time()
+        job = await client.create_job(separation())
+    assert job.id == "job-1"
+    assert create.call_count == 2
+    assert lookup.called
+    assert 10 <= created_at[0] - start < 10.1
