@@ -11,7 +11,7 @@
     │   ├── AuthenticationError     credentials rejected (401, 403, or an auth error code)
     │   ├── NotFoundError           the job or path is not known (404)
     │   ├── RateLimitError          too many requests (429); ``retry_after`` in seconds
-    │   └── ServerError             the service failed (5xx)
+    │   └── ServerError             the service failed (5xx); ``retry_after`` when it sent one
     ├── ResponseError               an answer that cannot be understood (not JSON, wrong shape)
     ├── JobError                    a job ended without a result
     │   ├── JobFailedError          it ended ERROR
@@ -212,7 +212,32 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """The service failed to handle the request (HTTP 5xx)."""
+    """The service failed to handle the request (HTTP 5xx).
+
+    ``retry_after`` is the delay a ``Retry-After`` header asked for (a 503
+    while the service is down for maintenance), in seconds, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        body_excerpt: str = "",
+        action: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            code=code,
+            request_id=request_id,
+            body_excerpt=body_excerpt,
+            action=action,
+        )
+        self.retry_after = retry_after
 
 
 class ResponseError(_ExchangeError):

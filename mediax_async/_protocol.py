@@ -413,13 +413,13 @@ def _error_for(
     folded = (code or "").lower().replace(".", "")
     if status in (401, 403) or (status < 400 and any(h in folded for h in _AUTH_CODE_HINTS)):
         return AuthenticationError(text, **kwargs)
+    retry_after = parse_retry_after(answer.headers.get("retry-after"), _server_now(answer))
     if status == 429 or (status < 400 and any(h in folded for h in _RATE_HINTS)):
-        retry_after = parse_retry_after(answer.headers.get("retry-after"), _server_now(answer))
         return RateLimitError(text, retry_after=retry_after, **kwargs)
     if status == 404 or (status < 400 and any(h in folded for h in _NOT_FOUND_HINTS)):
         return NotFoundError(text, **kwargs)
     if status >= 500 or (status < 400 and any(h in folded for h in _SERVER_HINTS)):
-        return ServerError(text, **kwargs)
+        return ServerError(text, retry_after=retry_after, **kwargs)
     if 200 <= status < 300 or fields is not None or status >= 400:
         return APIError(text, **kwargs)
     return ResponseError(

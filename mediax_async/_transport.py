@@ -101,6 +101,8 @@ def classify_failure(exc: BaseException) -> Failure:
         return Failure(FailureKind.END_ALL)
     if isinstance(exc, RateLimitError):
         return Failure(FailureKind.RATE_LIMITED, exc.retry_after)
+    if isinstance(exc, ServerError):
+        return Failure(FailureKind.RETRY, exc.retry_after)  # a 503 may say when to come back
     if is_transient(exc):
         return Failure(FailureKind.RETRY)
     return Failure(FailureKind.END_JOB)
@@ -209,7 +211,8 @@ class Transport:
         """
         if not is_transient(exc):
             return None
-        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        # A 503 may say when the service is back, as a 429 says when to send again.
+        retry_after = exc.retry_after if isinstance(exc, (RateLimitError, ServerError)) else None
         return self._retry.delay(attempt, retry_after=retry_after, draw=self._random.random())
 
     def log_retry(self, action: str, exc: BaseException, attempt: int, delay: float) -> None:

@@ -26,7 +26,6 @@ from mediax_async import (
     DEFAULT_BASE_URL,
     LEGACY_BASE_URL,
     APIError,
-    AuthenticationError,
     ConfigurationError,
     CreateJobRequest,
     Job,
@@ -35,7 +34,6 @@ from mediax_async import (
     MusicSeparateMethod,
     MusicSeparateTone,
     NotFoundError,
-    RateLimitError,
     RequestValidationError,
     ResponseError,
     RetryPolicy,
@@ -451,66 +449,6 @@ async def test_client_closes_only_the_http_client_it_made() -> None:
 # -- retries ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        httpx.ConnectError("connection refused"),
-        httpx.ConnectTimeout("connect timed out"),
-        httpx.ReadTimeout("read timed out"),
-        httpx.RemoteProtocolError("server disconnected"),
-        answer(500, {"error": {"code": "InternalError"}}),
-        answer(502, "<html><title>502 Bad Gateway</title></html>"),
-        answer(503, b""),
-        answer(429, {"error": {"code": "RequestLimitExceeded"}}),
-        answer(200, b"<html>maintenance</html>"),
-    ],
-    ids=[
-        "connect",
-        "connect-timeout",
-        "read-timeout",
-        "dropped",
-        "500",
-        "502",
-        "503",
-        "429",
-        "junk",
-    ],
-)
-async def test_transient_failures_are_retried(failure: Any) -> None:
-    """Connection errors, timeouts, 429, 5xx and unreadable answers are retried."""
-    service = ScriptedService().then("GetJob", failure, failure)
-    service.add_job({"id": "j", "state": 2})
-    async with client_for(service) as client:
-        job = await client.get_job("j")
-        assert client.transport.retries == 2
-    assert job.state == State.PROCESSING
-    assert service.actions() == ["GetJob"] * 3
-
-
-@pytest.mark.parametrize(
-    ("status", "error"),
-    [
-        (400, APIError),
-        (401, AuthenticationError),
-        (403, AuthenticationError),
-        (404, NotFoundError),
-        (409, APIError),
-        (422, APIError),
-    ],
-)
-async def test_other_client_errors_are_not_retried(status: int, error: type[APIError]) -> None:
-    """A 4xx other than 429 is raised at once, after a single request."""
-    service = ScriptedService().then(
-        "ListJobs", answer(status, {"error": {"code": "E", "message": "no"}})
-    )
-    async with client_for(service) as client:
-        with pytest.raises(error) as info:
-            await client.list_jobs("c")
-    assert type(info.value) is error
-    assert info.value.status_code == status
-    assert service.actions() == ["ListJobs"]
-
-
 @virtual_time()
 async def test_default_is_three_retries() -> None:
     """By default a failing call is tried 4 times in all, then the last error is raised."""
@@ -545,53 +483,6 @@ async def test_backoff_delays_grow_exponentially() -> None:
         elapsed = anyio.current_time() - start
     assert elapsed == pytest.approx(7.0)
     assert len(service.sent) == 4
-
-
-@virtual_time()
-async def test_retry_after_seconds_is_honoured() -> None:
-    """After a 429 with ``Retry-After: 10`` the retry waits at least 10 seconds."""
-    limited = answer(429, {"error": {"code": "LimitExceeded"}}, **{"Retry-After": "10"})
-    service = ScriptedService().then("GetJob", limited)
-    service.add_job({"id": "j", "state": 1})
-    async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
-        start = anyio.current_time()
-        await client.get_job("j")
-        elapsed = anyio.current_time() - start
-    assert 10 <= elapsed < 10.1
-    assert len(service.sent) == 2
-
-
-@virtual_time()
-async def test_retry_after_http_date_is_measured_from_the_date_header() -> None:
-    """A Retry-After HTTP date is measured from the answer's own Date, not the local clock."""
-    headers = {
-        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
-        "Retry-After": "Wed, 21 Oct 2015 07:28:20 GMT",
-    }
-    service = ScriptedService().then("GetJob", answer(429, b"", **headers))
-    service.add_job({"id": "j", "state": 1})
-    async with client_for(service, retry_policy=RetryPolicy(initial_delay=0.01)) as client:
-        start = anyio.current_time()
-        await client.get_job("j")
-        elapsed = anyio.current_time() - start
-    assert 20 <= elapsed < 20.1
-
-
-@virtual_time()
-async def test_retry_after_longer_than_the_limit_is_raised_at_once() -> None:
-    """A Retry-After beyond ``max_retry_after`` raises RateLimitError without waiting."""
-    headers = {
-        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
-        "Retry-After": "Wed, 21 Oct 2015 09:00:00 GMT",
-    }
-    service = ScriptedService().then("GetJob", answer(429, b"", **headers))
-    async with client_for(service) as client:
-        start = anyio.current_time()
-        with pytest.raises(RateLimitError) as info:
-            await client.get_job("j")
-        assert anyio.current_time() == start
-    assert info.value.retry_after == 92 * 60
-    assert len(service.sent) == 1
 
 
 @virtual_time()
@@ -711,48 +602,12 @@ async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> Non
     assert job.id == next(iter(service.jobs))
 
 
-async def test_connect_error_resends_without_listing_jobs() -> None:
-    """A request that never left (connection refused) is resent without asking ListJobs."""
-    service = ScriptedService().then(
-        "CreateJob", httpx.ConnectError("refused"), httpx.ConnectError("x")
-    )
-    async with client_for(service) as client:
-        await client.create_job(separation())
-    assert service.actions() == ["CreateJob"] * 3
-    assert len(service.jobs) == 1
-
-
 async def test_rate_limited_create_job_is_resent_without_listing_jobs() -> None:
     """A 429 means the job was not taken: CreateJob is resent without asking ListJobs."""
     service = ScriptedService().then("CreateJob", answer(429, {"error": {"code": "LimitExceeded"}}))
     async with client_for(service) as client:
         await client.create_job(separation())
     assert service.actions() == ["CreateJob", "CreateJob"]
-
-
-async def test_someone_elses_job_with_the_same_custom_id_is_not_taken() -> None:
-    """A listed job with the same custom id but other inputs is not mistaken for ours."""
-    service = ScriptedService().then("CreateJob", httpx.ReadTimeout("read timed out"))
-    service.add_job(
-        {
-            "id": "someone-else",
-            "state": 3,
-            "customId": "shared-id",
-            "inputs": [{"url": "https://cdn.example.com/other.wav"}],
-            "outputs": [
-                {
-                    "contentId": REPO,
-                    "inputSelectors": [0],
-                    "smartContentDescriptor": {"musicSeperate": {"method": 1}},
-                }
-            ],
-        }
-    )
-    async with client_for(service) as client:
-        job = await client.create_job(separation(custom_id="shared-id"))
-    assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
-    assert job.id != "someone-else"
-    assert len(service.jobs) == 2
 
 
 @virtual_time()

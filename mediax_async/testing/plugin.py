@@ -1,8 +1,8 @@
 """Pytest fixtures for testing code that uses mediax-async, against the fake service.
 
 Registered through the ``pytest11`` entry point, so installing mediax-async is
-enough. The fixtures are synchronous, so they work under anyio's plugin and
-pytest-asyncio alike, on asyncio and trio.
+enough. The fixtures are synchronous, so they work under anyio's plugin (on
+asyncio and trio) and pytest-asyncio's (on asyncio) alike.
 """
 
 from __future__ import annotations
