@@ -87,8 +87,9 @@ def test_batch_listen_needs_asyncio(tmp_path: Path) -> None:
     assert TOKEN not in err.getvalue()
 
 
-def test_a_shown_job_hides_its_callback_token() -> None:
-    """`mediax get` shows a job's callback URL with the token replaced by ***."""
+@pytest.mark.parametrize("options", [[], ["--json"]], ids=["table", "json"])
+def test_a_shown_job_hides_its_callback_token(options: list[str]) -> None:
+    """`mediax get` (tables and ``--json``) shows the callback URL with the token as ***."""
     schedule = Schedule(default=Profile(queue=FixedDuration(0), processing=FixedDuration(0)))
     fake = FakeMediaX(schedule=schedule)
     url = f"https://hooks.example.com/callbacks/{TOKEN}"
@@ -112,6 +113,6 @@ def test_a_shown_job_hides_its_callback_token() -> None:
     runtime = Runtime(
         client_factory=lambda settings: fake.client(), stdout=out, stderr=io.StringIO()
     )
-    assert main(["get", job["id"]], runtime=runtime) == 0
+    assert main([*options, "get", job["id"]], runtime=runtime) == 0
     assert "https://hooks.example.com/callbacks/***" in out.getvalue()
     assert TOKEN not in out.getvalue()
