@@ -13,8 +13,8 @@ connection pool sized to the concurrency):
 - ``bare aiohttp``: ``aiohttp.ClientSession.post`` of the same body, and
   ``json.loads`` of the answer;
 - ``httpx-aiohttp``: ``HttpxAiohttpClient.post`` (the httpx API over aiohttp,
-  what the aiohttp backend sends through) and ``json.loads``, to tell the
-  adapter's cost from ours.
+  what the aiohttp backend sent through until 2026-12-02) and ``json.loads``,
+  a diagnostic of what that adapter costs.
 
 Targets: each client at least 85% of the bare loop on its transport; the
 aiohttp backend at least twice the default at concurrency 128.

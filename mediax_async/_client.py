@@ -22,10 +22,13 @@ from ._builders import (
 )
 from ._create import ClaimRegistry, Creator
 from ._exceptions import ConfigurationError, MediaXError, RequestValidationError
+from ._http_common import Backend
+from ._http_httpx import HttpxBackend, new_httpx_client
 from ._models import CreateJobRequest, Job, JobList, ModelPage, SingingModel
 from ._policies import RetryPolicy
 from ._protocol import (
     Credentials,
+    EncodedBody,
     create_job_payload,
     get_job_payload,
     list_jobs_payload,
@@ -36,7 +39,7 @@ from ._protocol import (
 )
 from ._redact import Redactor, Secret
 from ._source import Failure
-from ._transport import JSON_HEADERS, Transport, classify_failure, logger
+from ._transport import Transport, classify_failure, logger
 from ._validation import http_url
 
 if TYPE_CHECKING:
@@ -46,6 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["MediaXClient", "new_custom_id"]
 
 P = ParamSpec("P")
+
+
+_GET_JOB_BODIES = 16_384
+"""GetJob bodies kept encoded (about 300 bytes each)."""
 
 
 def new_custom_id() -> str:
@@ -137,20 +144,27 @@ class MediaXClient:
         owns_http = http_client is None
         # The pool size, when this client sizes its own pool.
         self._max_connections: int | None = max_connections if owns_http else None
-        if http_client is None:
-            http_client = _new_http_client(http_backend, timeout, max_connections)
         self._credentials = Credentials(secret_id, key.reveal())
+        redactor = Redactor([self._credentials.secret_key])
+        backend = _new_backend(
+            http_backend,
+            http_client,
+            base_url=base.rstrip("/"),
+            timeout=timeout,
+            max_connections=max_connections,
+            redactor=redactor,
+            max_response_bytes=max_response_bytes,
+        )
         self._transport = Transport(
             base_url=base,
             credentials=self._credentials,
-            http_client=http_client,
-            owns_http_client=owns_http,
+            backend=backend,
             timeout=timeout,
             retry=retry_policy,
             rng=rng,
-            connect_errors_are_unsent=not _reports_drops_as_connect_errors(http_client),
-            max_response_bytes=max_response_bytes,
         )
+        # GetJob bodies by job id, oldest first: a waiter polls each job many times.
+        self._get_job_bodies: dict[str, EncodedBody] = {}
         self._claims = ClaimRegistry()
 
     # -- lifecycle --------------------------------------------------------------
@@ -281,7 +295,13 @@ class MediaXClient:
         def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
             return parse_job_answer("GetJob", answer, redactor, job_id=job_id)
 
-        return await self._transport.call("GetJob", get_job_payload(job_id), parse, retry=retry)
+        body = self._get_job_bodies.get(job_id)
+        if body is None:
+            body = self._transport.encode("GetJob", get_job_payload(job_id))
+            if len(self._get_job_bodies) >= _GET_JOB_BODIES:
+                del self._get_job_bodies[next(iter(self._get_job_bodies))]
+            self._get_job_bodies[job_id] = body
+        return await self._transport.call("GetJob", body, parse, retry=retry)
 
     async def list_jobs(self, custom_id: str, *, retry: bool = True) -> JobList:
         """Every job created with ``custom_id`` (the service does not keep it unique).
@@ -435,28 +455,48 @@ def _secret(value: str | None, variable: str) -> Secret | None:
     return Secret(value) if value else None
 
 
-def _new_http_client(backend: str, timeout: float, max_connections: int) -> httpx.AsyncClient:
-    """A pooled client sized so ``max_connections`` requests never wait on the pool."""
-    options: dict[str, Any] = {
-        "timeout": httpx.Timeout(timeout, connect=min(timeout, C.DEFAULT_CONNECT_TIMEOUT)),
-        "limits": httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        "headers": {"User-Agent": "mediax-async", **JSON_HEADERS},
-    }
-    if backend == "httpx":
-        return httpx.AsyncClient(**options)
-    if backend == "aiohttp":
+def _new_backend(
+    kind: str,
+    http_client: httpx.AsyncClient | None,
+    *,
+    base_url: str,
+    timeout: float,
+    max_connections: int,
+    redactor: Redactor,
+    max_response_bytes: int,
+) -> Backend:
+    """The backend for ``http_backend``; a user's ``http_client`` always goes through httpx."""
+    if http_client is not None or kind == "httpx":
+        transport = None
+        if http_client is None:
+            http_client, transport = new_httpx_client(timeout, max_connections)
+        return HttpxBackend(
+            http_client,
+            base_url=base_url,
+            owned=transport is not None,
+            redactor=redactor,
+            max_response_bytes=max_response_bytes,
+            connect_errors_are_unsent=not _reports_drops_as_connect_errors(http_client),
+            transport=transport,
+        )
+    if kind == "aiohttp":
         try:
-            from httpx_aiohttp import HttpxAiohttpClient
+            import aiohttp  # noqa: F401  # (the backend's module may be imported already)
+
+            from ._http_aiohttp import AiohttpBackend
         except ImportError:
             raise ConfigurationError(
                 "http_backend='aiohttp' needs the aiohttp extra: "
                 "pip install 'mediax-async[aiohttp]'"
             ) from None
-        client: httpx.AsyncClient = HttpxAiohttpClient(**options)
-        return client
-    raise ConfigurationError(f"http_backend must be 'httpx' or 'aiohttp', got {backend!r}")
+        return AiohttpBackend(
+            base_url=base_url,
+            timeout=timeout,
+            max_connections=max_connections,
+            redactor=redactor,
+            max_response_bytes=max_response_bytes,
+        )
+    raise ConfigurationError(f"http_backend must be 'httpx' or 'aiohttp', got {kind!r}")
 
 
 def _reports_drops_as_connect_errors(http_client: httpx.AsyncClient) -> bool:

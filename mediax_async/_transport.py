@@ -1,9 +1,11 @@
-"""Sending: one pooled ``httpx.AsyncClient``, deadlines, retries, redaction, logging.
+"""Sending: deadlines, retries, redaction and logging, above every HTTP backend.
 
-The transport turns every httpx failure into a ``TransportError`` (or a
-``ConfigurationError`` for a bad URL), bounds each attempt with a total
-deadline (httpx's own timeouts are per read, so a trickling server could
-otherwise hold a call forever), and retries what is safe to retry.
+A backend (``_http_httpx``, ``_http_aiohttp``) only posts bytes and returns
+an ``Answer``, turning its library's failures into a ``TransportError`` (or
+a ``ConfigurationError`` for a bad URL). The transport bounds each attempt
+with a total deadline (the libraries' own timeouts are per read, so a
+trickling server could otherwise hold a call forever), and retries what is
+safe to retry.
 """
 
 from __future__ import annotations
@@ -19,19 +21,25 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from . import _constants as C
 from ._exceptions import (
     AuthenticationError,
-    ConfigurationError,
     MediaXError,
     RateLimitError,
     ResponseError,
     ServerError,
     TransportError,
 )
-from ._inflate import BodyTooLarge, BoundedDecoder, DecodeFailed
+from ._http_common import Backend
+from ._http_httpx import JSON_HEADERS
 from ._policies import RetryPolicy
-from ._protocol import ACTION_PATHS, Answer, Credentials, encode_body, request_body
+from ._protocol import (
+    ACTION_PATHS,
+    Answer,
+    Credentials,
+    EncodedBody,
+    encode_body,
+    request_body,
+)
 from ._redact import Redactor
 from ._source import Failure, FailureKind
 
@@ -47,9 +55,6 @@ __all__ = [
 T = TypeVar("T")
 
 logger = logging.getLogger("mediax_async")
-
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-"""Headers every request needs; a client the library creates sends them by default."""
 
 
 def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager[object]:
@@ -116,38 +121,26 @@ def is_ambiguous(exc: BaseException) -> bool:
 
 
 class Transport:
-    """Posts action bodies to the service and retries transient failures."""
+    """Posts action bodies through a backend, with deadlines, retries and logging."""
 
     def __init__(
         self,
         *,
         base_url: str,
         credentials: Credentials,
-        http_client: httpx.AsyncClient,
-        owns_http_client: bool,
+        backend: Backend,
         timeout: float,
         retry: RetryPolicy,
         rng: random.Random | None = None,
-        connect_errors_are_unsent: bool = True,
-        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
-        self._http = http_client
-        self._owns_http = owns_http_client
+        self._backend = backend
         self._timeout = timeout
-        self._max_response_bytes = max_response_bytes
         self._retry = retry
         self._random = rng or random.Random()
         self._redactor = Redactor([credentials.secret_key])
         self._urls = {action: f"{self._base_url}/{path}" for action, path in ACTION_PATHS.items()}
-        # httpx raises ConnectError only before a request is written; other backends
-        # (httpx-aiohttp) also report a connection dropped after sending that way.
-        self._connect_errors_are_unsent = connect_errors_are_unsent
-        # Merging per-request headers costs httpx more than the rest of our code: send
-        # them per request only when a user's own client may not have them as defaults.
-        has_defaults = all(http_client.headers.get(k) == v for k, v in JSON_HEADERS.items())
-        self._request_headers = None if has_defaults else JSON_HEADERS
         self.retries = 0
         """Retries sent so far (all actions)."""
 
@@ -167,29 +160,34 @@ class Transport:
         return self._retry
 
     @property
-    def http_client(self) -> httpx.AsyncClient:
-        """The underlying httpx client."""
-        return self._http
+    def http_client(self) -> httpx.AsyncClient | None:
+        """The underlying httpx client; None on ``http_backend="aiohttp"``."""
+        client: httpx.AsyncClient | None = getattr(self._backend, "http_client", None)
+        return client
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the backend (a user's own ``http_client`` stays open)."""
+        await self._backend.aclose()
+
+    def encode(self, action: str, payload: Mapping[str, Any]) -> EncodedBody:
+        """The body ``action`` sends for ``payload``, as bytes."""
+        return encode_body(request_body(action, self._credentials, payload))
 
     async def call(
         self,
         action: str,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, Any] | EncodedBody,
         parse: Callable[[Answer, Redactor], tuple[T, str | None]],
         *,
         retry: bool = True,
     ) -> T:
         """Send ``action`` and parse its answer, retrying transient failures.
 
-        Every retry sends the same request again: use it only for actions that
-        are safe to repeat (CreateJob reconciles first; see ``_create``).
+        ``payload`` is the action's request object, or its body as ``encode``
+        made it. Every retry sends the same request again: use it only for
+        actions that are safe to repeat (CreateJob reconciles first; see ``_create``).
         """
-        content = encode_body(request_body(action, self._credentials, payload))
+        content = payload if isinstance(payload, EncodedBody) else self.encode(action, payload)
         attempt = 0
         while True:
             attempt += 1
@@ -236,128 +234,32 @@ class Transport:
         attempt: int = 1,
     ) -> T:
         """One attempt: post ``content``, parse the answer, log the exchange."""
-        url = self._urls[action]
         started = time.perf_counter()
         status: int | None = None
         request_id: str | None = None
         try:
-            answer = await self._post(action, url, content)
+            answer = await self._post(action, content)
             status = answer.status
             value, request_id = parse(answer, self._redactor)
         except MediaXError as exc:
             request_id = getattr(exc, "request_id", None)
-            self._log(action, url, status, started, attempt, request_id, exc)
+            self._log(action, status, started, attempt, request_id, exc)
             raise
-        self._log(action, url, status, started, attempt, request_id, None)
+        self._log(action, status, started, attempt, request_id, None)
         return value
 
-    async def _post(self, action: str, url: str, content: bytes) -> Answer:
+    async def _post(self, action: str, content: bytes) -> Answer:
         try:
             async with _deadline(self._timeout):
-                request = self._http.build_request(
-                    "POST", url, content=content, headers=self._request_headers
-                )
-                response = await self._http.send(request, stream=True)
-                try:
-                    body = await self._read(action, response)
-                finally:
-                    await response.aclose()
+                return await self._backend.post(action, content)
         except TimeoutError:
             raise TransportError(
                 f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
             ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # "from None": the redacted description is in the message; the original
-            # error's text is not ours to vouch for.
-            raise TransportError(
-                f"{action} could not connect: {self._describe(exc)}",
-                action=action,
-                sent=not self._connect_errors_are_unsent,
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConfigurationError(
-                f"bad base URL {self._base_url!r}: {self._describe(exc)}"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"{action} failed: {self._describe(exc)}", action=action, sent=True
-            ) from None
-        return Answer(response.status_code, response.headers, body)
-
-    async def _read(self, action: str, response: httpx.Response) -> bytes:
-        """The decoded body, refused (``ResponseError``) past ``max_response_bytes``.
-
-        gzip and deflate are inflated here in bounded steps; a coding only httpx
-        knows (br, zstd) is left to it, checked after each decoded chunk.
-        """
-        limit = self._max_response_bytes
-        if response.is_stream_consumed:  # a transport that read it already (MockTransport)
-            if len(response.content) > limit:
-                raise self._too_large(action, response)
-            return response.content
-        declared = response.headers.get("content-length", "")
-        encoding = response.headers.get("content-encoding", "")
-        if declared.isdigit() and not encoding and int(declared) > limit:
-            raise self._too_large(action, response)
-        decoder = BoundedDecoder.for_encoding(encoding, limit)
-        if decoder is None:
-            return await self._read_through_httpx(action, response)
-        # Past the limit the rest is read and dropped, up to the limit again: leaving
-        # httpx's stream mid-way leaves its inner generators to the loop's finalizer
-        # (trio warns of each), and a body that small costs nothing to drain.
-        too_large = False
-        received = 0
-        try:
-            # (httpx types its iterators as AsyncIterator, though they are generators.)
-            async with contextlib.aclosing(response.aiter_raw()) as raw:  # type: ignore[type-var]
-                async for chunk in raw:
-                    received += len(chunk)
-                    if too_large:
-                        if received > limit:
-                            break
-                        continue
-                    try:
-                        decoder.feed(chunk)
-                    except BodyTooLarge:
-                        too_large = True
-        except DecodeFailed as exc:
-            raise TransportError(
-                f"{action} failed: the {encoding} answer cannot be decoded: {exc}",
-                action=action,
-                sent=True,
-            ) from None
-        if too_large:
-            raise self._too_large(action, response)
-        return decoder.finish()
-
-    async def _read_through_httpx(self, action: str, response: httpx.Response) -> bytes:
-        limit = self._max_response_bytes
-        chunks, size = [], 0
-        async with contextlib.aclosing(response.aiter_bytes()) as decoded:  # type: ignore[type-var]
-            async for chunk in decoded:
-                size += len(chunk)
-                if size > limit:
-                    raise self._too_large(action, response)
-                chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _too_large(self, action: str, response: httpx.Response) -> ResponseError:
-        return ResponseError(
-            f"the {action} answer is over max_response_bytes "
-            f"({self._max_response_bytes} bytes once decompressed); not read further",
-            status_code=response.status_code,
-            action=action,
-        )
-
-    def _describe(self, exc: Exception) -> str:
-        detail = str(exc)
-        name = type(exc).__name__
-        return self._redactor(f"{name}: {detail}" if detail else name)
 
     def _log(
         self,
         action: str,
-        url: str,
         status: int | None,
         started: float,
         attempt: int,
@@ -367,6 +269,7 @@ class Transport:
         if not logger.isEnabledFor(logging.DEBUG):
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
+        url = self._urls[action]
         outcome = status if status is not None else "no answer"
         logger.debug(
             "%s POST %s -> %s in %.1f ms (attempt %d, request_id=%s)%s",

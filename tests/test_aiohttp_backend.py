@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 import anyio
+import anyio.abc
 import pytest
-from httpx_aiohttp import HttpxAiohttpClient
 
 from mediax_async import (
     ConfigurationError,
@@ -23,6 +23,7 @@ from mediax_async import (
     PollPolicy,
     RetryPolicy,
     State,
+    TransportError,
     humming_request,
     separation_request,
 )
@@ -130,7 +131,7 @@ def jobs_tagged(fake: FakeMediaX, custom_id: str) -> list[str]:
 
 async def test_create_get_and_list_over_aiohttp(fake: FakeMediaX, client: MediaXClient) -> None:
     """CreateJob, GetJob, ListJobs and ListModels work over real HTTP through aiohttp."""
-    assert isinstance(client.transport.http_client, HttpxAiohttpClient)
+    assert client.transport.http_client is None  # no httpx underneath
     created = await client.create_job(
         separation_request("https://songs.test/a.mp3", content_id="r", custom_id="create-get-list")
     )
@@ -284,7 +285,38 @@ def test_an_unknown_backend_is_a_configuration_error() -> None:
 def test_aiohttp_backend_without_the_extra_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without httpx-aiohttp installed, the error names the extra to install."""
-    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    """Without aiohttp installed, the error names the extra to install."""
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
     with pytest.raises(ConfigurationError, match=re.escape("pip install 'mediax-async[aiohttp]'")):
         MediaXClient("id", "key", http_backend="aiohttp")
+
+
+async def test_aiohttp_backend_needs_no_httpx_aiohttp(
+    served: tuple[FakeMediaX, str], fake: FakeMediaX, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The aiohttp backend sends through aiohttp itself: httpx-aiohttp need not be installed."""
+    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    async with MediaXClient(
+        fake.secret_id, fake.secret_key, base_url=served[1], http_backend="aiohttp"
+    ) as client:
+        assert await client.list_jobs("no-such-tag") == []
+
+
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+async def test_a_refused_connection_is_known_unsent(backend: Literal["httpx", "aiohttp"]) -> None:
+    """A connection refused means the request never left: ``sent`` is False on both backends."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()  # nothing listens there now
+    client = MediaXClient(
+        "id",
+        "key",
+        base_url=f"http://127.0.0.1:{port}",
+        http_backend=backend,
+        retry_policy=RetryPolicy(max_retries=0),
+    )
+    async with client:
+        with pytest.raises(TransportError) as caught:
+            await client.get_job("j")
+    assert caught.value.sent is False
+    assert "could not connect" in str(caught.value)
