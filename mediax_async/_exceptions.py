@@ -186,8 +186,8 @@ class NotFoundError(APIError):
     """The service does not know the job (or the path)."""
 
 
-class RateLimitError(APIError):
-    """Too many requests. ``retry_after`` is the delay the service asked for, in seconds."""
+class _RetryAfterError(APIError):
+    """An error answer that may say when to try again (``retry_after``, seconds, or None)."""
 
     def __init__(
         self,
@@ -211,33 +211,16 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
 
 
-class ServerError(APIError):
+class RateLimitError(_RetryAfterError):
+    """Too many requests. ``retry_after`` is the delay the service asked for, in seconds."""
+
+
+class ServerError(_RetryAfterError):
     """The service failed to handle the request (HTTP 5xx).
 
     ``retry_after`` is the delay a ``Retry-After`` header asked for (a 503
     while the service is down for maintenance), in seconds, or None.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status_code: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        body_excerpt: str = "",
-        action: str | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            code=code,
-            request_id=request_id,
-            body_excerpt=body_excerpt,
-            action=action,
-        )
-        self.retry_after = retry_after
 
 
 class ResponseError(_ExchangeError):
