@@ -27,6 +27,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MEDIAX_* variable from the developer's shell reaches a test."""
+    for name in ("MEDIAX_SECRET_ID", "MEDIAX_SECRET_KEY", "MEDIAX_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _virtual_time_waits_for_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under trio's ``MockClock``, virtual time stands still while a worker thread runs.
 

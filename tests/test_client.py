@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio.testing
+from client_helpers import virtual_time
 from seeds import (
     PLACEHOLDERS,
     SECRET_ID,
@@ -54,21 +54,6 @@ pytestmark = pytest.mark.anyio
 P = PLACEHOLDERS
 URL = P["url"]
 REPO = P["contentId"]
-
-
-def virtual_time() -> pytest.MarkDecorator:
-    """Run the test on trio with a fresh MockClock: sleeps take no wall time."""
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    return pytest.mark.parametrize(
-        "anyio_backend", [pytest.param(("trio", {"clock": clock}), id="trio-mockclock")]
-    )
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MEDIAX_* variable from the developer's shell reaches a test."""
-    for name in ("MEDIAX_SECRET_ID", "MEDIAX_SECRET_KEY", "MEDIAX_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def separation(**options: Any) -> CreateJobRequest:

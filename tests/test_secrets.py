@@ -36,13 +36,6 @@ from mediax_async._redact import REDACTED, Redactor, Secret
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MEDIAX_* variable from the developer's shell reaches a test."""
-    for name in ("MEDIAX_SECRET_ID", "MEDIAX_SECRET_KEY", "MEDIAX_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def echo_request(status: int, **extra: Any) -> Callable[[Any], httpx.Response]:
     """A step whose answer echoes the whole request body, secret key included."""
 

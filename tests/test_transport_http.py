@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 import respx
-import trio.testing
+from client_helpers import virtual_time
 from seeds import PLACEHOLDERS, SECRET_ID, SECRET_KEY, answer, job_answer
 
 from mediax_async import (
@@ -45,21 +45,6 @@ NO_WAIT = RetryPolicy(initial_delay=0)
 """The default three retries, without waiting between them."""
 
 PROCESSING = {"id": "j", "state": 2}
-
-
-def virtual_time() -> pytest.MarkDecorator:
-    """Run the test on trio with a fresh MockClock: waits take no wall time."""
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    return pytest.mark.parametrize(
-        "anyio_backend", [pytest.param(("trio", {"clock": clock}), id="trio-mockclock")]
-    )
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MEDIAX_* variable from the developer's shell reaches a test."""
-    for name in ("MEDIAX_SECRET_ID", "MEDIAX_SECRET_KEY", "MEDIAX_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def new_client(**options: Any) -> MediaXClient:
