@@ -52,6 +52,7 @@ from typing import Literal
 
 import anyio
 import attrs
+from _child_server import child_server
 
 from mediax_async import (
     Failure,
@@ -125,24 +126,8 @@ class Server:
 @contextlib.contextmanager
 def loopback_fake() -> Iterator[Server]:
     """Start the fake in a child process; stop it when the block ends, killing it if it lingers."""
-    command = [sys.executable, __file__, "--serve"]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the fake service did not start (exit code {child.wait()})")
-        info = json.loads(line)
+    with child_server([sys.executable, __file__, "--serve"], "fake service") as (child, info):
         yield Server(child, info["url"], info["secret_id"])
-    finally:
-        with contextlib.suppress(BrokenPipeError):
-            child.stdin.close()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 # -- creating the batches -------------------------------------------------------------

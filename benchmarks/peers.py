@@ -47,6 +47,7 @@ from typing import Any
 
 import anyio
 import attrs
+from _child_server import child_server
 
 from mediax_async import (
     LRO_BACKOFF,
@@ -169,23 +170,8 @@ class Server:
 def loopback_fakes(median: float, cap: float, seed: int, count: int) -> Iterator[Server]:
     """Start the fakes in a child process; stop it when the block ends, killing it if it lingers."""
     command = [sys.executable, __file__, "--serve", str(median), str(cap), str(seed), str(count)]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the fake service did not start (exit code {child.wait()})")
-        info = json.loads(line)
+    with child_server(command, "fake service") as (child, info):
         yield Server(child, info["urls"], info["secret_id"])
-    finally:
-        with contextlib.suppress(BrokenPipeError):
-            child.stdin.close()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 # -- the clients (threads of this process) ---------------------------------------------

@@ -42,7 +42,6 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from typing import IO, Any, Literal
 import aiohttp
 import attrs
 import httpx
+from _child_server import child_server
 from httpx_aiohttp import HttpxAiohttpClient
 
 from mediax_async import MediaXClient, MusicSeparateMethod, converter, separation_request
@@ -291,21 +291,10 @@ def loopback_server(kind: str = "raw", *, pin: bool = True) -> Iterator[Server]:
     if pin and len(cpus) >= 2:
         os.sched_setaffinity(0, {cpus[0]})
         command += ["--cpu", str(cpus[1])]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None
-    assert child.stdout is not None
     try:
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {kind} server did not start (exit code {child.wait()})")
-        yield Server(**json.loads(line))
+        with child_server(command, f"{kind} server") as (_, info):
+            yield Server(**info)
     finally:
-        child.stdin.close()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
         if pin and len(cpus) >= 2:
             os.sched_setaffinity(0, set(cpus))
 

@@ -19,7 +19,7 @@ def main() -> int:
     """Run each ``benchmarks/*.py`` with ``--quick``; fail if any fails."""
     failures = []
     for script in sorted(HERE.glob("*.py")):
-        if script.name in SKIP:
+        if script.name in SKIP or script.name.startswith("_"):  # helpers, not benchmarks
             continue
         started = time.perf_counter()
         try:
