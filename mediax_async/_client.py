@@ -481,7 +481,7 @@ def _new_backend(
         )
     if kind == "aiohttp":
         try:
-            import aiohttp  # noqa: F401  # (the backend's module may be imported already)
+            import aiohttp  # noqa: F401 - asks whether aiohttp is installed (._http_aiohttp may be loaded)
 
             from ._http_aiohttp import AiohttpBackend
         except ImportError:

@@ -257,7 +257,7 @@ async def test_retry_after_beyond_the_limit_is_raised_at_once(
             await client.get_job("j")
         assert anyio.current_time() == start
     assert info.value.status_code == status
-    assert info.value.retry_after == seconds  # type: ignore[union-attr]
+    assert info.value.retry_after == seconds
     assert route.call_count == 1
 
 
