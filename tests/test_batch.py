@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from mediax_async import (
@@ -509,3 +510,45 @@ def test_record_round_trips() -> None:
     assert LineResult.from_json(json.loads(json.dumps(result.to_json()))) == result
     assert result.finished
     assert not result.completed
+
+
+class FirstPageOnly(httpx.AsyncBaseTransport):
+    """The fake, except that a ListJobs answer lists only its first ``keep`` jobs (total kept)."""
+
+    def __init__(self, fake: FakeMediaX, keep: int) -> None:
+        self._inner, self._keep = fake.transport, keep
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if json.loads(request.content)["action"] != "ListJobs":
+            return response
+        answer = json.loads(await response.aread())
+        holder = next(v for v in [answer, *answer.values()] if isinstance(v, dict) and "jobs" in v)
+        holder["jobs"] = holder["jobs"][: self._keep]
+        return httpx.Response(response.status_code, json=answer)
+
+
+@pytest.mark.anyio
+async def test_resume_from_an_incomplete_list_reports_the_lines_it_cannot_account_for(
+    fake: FakeMediaX, tmp_path: Path
+) -> None:
+    """A ListJobs answer listing fewer jobs than its total never makes a resume re-create any."""
+    source = write_lines(tmp_path / "b.jsonl", *(SEP % n for n in range(6)))
+    results = tmp_path / "r.jsonl"
+    async with client(fake) as c:
+        with anyio.CancelScope() as scope:
+            stop = CancelWhen(scope, started=6, finished=0)
+            await BatchRunner(c, source, results, policy=FAST_POLLS, observer=stop).run()
+        assert fake.request_counts["CreateJob"] == 6
+    async with (
+        httpx.AsyncClient(transport=FirstPageOnly(fake, keep=2), base_url=fake.base_url) as http,
+        fake.client(http_client=http) as resumed,
+    ):
+        summary = await BatchRunner(resumed, source, results, policy=FAST_POLLS).run()
+    assert fake.request_counts["CreateJob"] == 6  # nothing re-created
+    assert summary.resumed == 2
+    _, records = read_results(results)
+    unknown = [r for r in records if r["state"] is None]
+    assert sorted(r["line"] for r in records) == list(range(1, 7))
+    assert len(unknown) == 4
+    assert {r["error"]["type"] for r in unknown} == {"JobMayExistError"}
