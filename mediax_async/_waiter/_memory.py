@@ -3,8 +3,8 @@
 The glue over three pure parts: ``WatchBook`` (watched jobs, due times,
 tags, recent outcomes, early news), ``SubmissionBook`` (submissions) and
 ``ResultLog`` (the results stream). Nothing here suspends but the blocking
-reads of the results stream; the clock is anyio's (so trio's MockClock
-drives it in tests) unless one is given.
+reads of the results stream; the clock is anyio's, read cheaply
+(``fast_clock``; trio's MockClock drives it in tests), unless one is given.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from .._clock import fast_clock
 from ._book import KEEP_CREATED, SubmissionBook
 from ._results_log import ResultLog
 from ._snapshot import dump_state, load_state
@@ -54,7 +55,7 @@ class MemoryStore:
         claim_idle: float = 60.0,
         keep_created: int = KEEP_CREATED,
     ) -> None:
-        self._clock = clock or anyio.current_time
+        self._clock = clock or self._first_clock
         self._watches = WatchBook(self._settled, recent_outcomes)
         self._book = SubmissionBook(keep_created)
         self._results = ResultLog(claim_idle=claim_idle)
@@ -62,6 +63,13 @@ class MemoryStore:
 
     def __repr__(self) -> str:
         return f"MemoryStore(watched={len(self._watches)}, due={self._watches.due})"
+
+    def _first_clock(self) -> float:
+        # Resolved on the first read, inside the event loop that uses the store.
+        clock = fast_clock()
+        now = clock()  # outside an event loop this raises, and nothing is kept
+        self._clock = clock
+        return now
 
     def _settled(self, settlement: Settlement) -> None:
         if settlement.key is not None:

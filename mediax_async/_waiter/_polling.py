@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from .._clock import fast_clock
 from .._exceptions import MediaXError, ResponseError
 from .._models import Job
 from .._policies import PollContext, PollStrategy
@@ -96,6 +97,7 @@ class Poller:
         self._fetching = False
         self._stopped = False
         self._parked: collections.deque[anyio.Event] = collections.deque()
+        self._waking = 0  # parked workers woken that have not run yet
         self._alarm = anyio.Event()  # wakes the timekeeper
         self._alarm_at = -math.inf  # when the timekeeper wakes by itself (-inf: no timekeeper)
         self._pending_writes: list[tuple[Update, _Written | None]] = []
@@ -103,11 +105,13 @@ class Poller:
         self._pacing = throttle.max_rate is not None
         self._write_batch = max(1, int(getattr(store, "write_batch", 1)))
         self._idle_cap = _SHARED_IDLE if store.shared else math.inf
+        self._clock = anyio.current_time  # fast_clock() once running
 
     # -- running -----------------------------------------------------------------------
 
     async def work(self) -> None:
         """One worker: take claims and poll them, until cancelled or stopped."""
+        self._clock = fast_clock()
         throttle = self._throttle
         while True:
             if self._stopped:
@@ -118,6 +122,8 @@ class Poller:
             claim = self._ready.popleft() if self._ready else await self._fetch()
             if claim is None:
                 continue
+            if self._ready:
+                self._wake_one()  # it polls the next claim once this poll suspends
             self._active += 1
             try:
                 if claim.tag is None:
@@ -126,15 +132,13 @@ class Poller:
                     await self._poll_tag(claim)
             finally:
                 self._active -= 1
-            if self._ready and self._parked:
-                self._parked.popleft().set()
 
     def wake(self, delay: float) -> None:
         """Something comes due in ``delay`` seconds: make sure a worker is up by then."""
         if self._alarm_at == -math.inf:
-            if self._parked and not self._fetching:
-                self._parked.popleft().set()
-        elif anyio.current_time() + delay < self._alarm_at:
+            if not self._fetching:
+                self._wake_one()
+        elif self._clock() + delay < self._alarm_at:
             self._alarm.set()
 
     def stop(self) -> None:
@@ -153,20 +157,26 @@ class Poller:
         if not writes:
             return
         accepted = await self._store.apply([update for update, _ in writes])
+        keeping_time = self._alarm_at != -math.inf
         soonest = math.inf
         for ok, (update, written) in zip(accepted, writes, strict=True):
-            if ok and isinstance(update, Reschedule) and update.delay < soonest:
-                soonest = update.delay
-            if ok and written is not None:
+            if not ok:
+                continue
+            if written is not None:
                 if written.changed is not None:
                     self._on_state_change(written.changed, written.old)
                 if written.settle is not None:
                     self._on_settled(written.settle, written.key)
-        if soonest < math.inf and self._alarm_at != -math.inf:
+            if keeping_time and isinstance(update, Reschedule) and update.delay < soonest:
+                soonest = update.delay
+        if soonest < math.inf:
             self.wake(soonest)  # a timekeeper asleep till later must poll these
 
-    async def _write(self, updates: Sequence[tuple[Update, _Written | None]]) -> None:
-        self._pending_writes.extend(updates)
+    async def _write(self, update: Update, written: _Written | None = None) -> None:
+        self._pending_writes.append((update, written))
+        await self._written()
+
+    async def _written(self) -> None:
         # Gather while other workers are busy (their writes join the same apply); the
         # last worker out, or the next fetch, writes it all.
         if len(self._pending_writes) >= self._write_batch or self._active <= 1:
@@ -188,8 +198,6 @@ class Poller:
             batch = await self._store.claim(limit, self._lease)
             if batch.claims:
                 self._ready.extend(batch.claims)
-                for _ in range(min(len(self._parked), len(self._ready) - 1)):
-                    self._parked.popleft().set()
                 return self._ready.popleft()
             if batch.next_due is None and batch.paused <= 0 and self._on_store_empty is not None:
                 await self._on_store_empty()  # it lost what this process waits for?
@@ -198,18 +206,30 @@ class Poller:
             return None
         finally:
             self._fetching = False
-            if self._parked and (self._ready or self._alarm_at == -math.inf):
-                self._parked.popleft().set()  # someone must fetch, or keep time
+            if self._ready or self._alarm_at == -math.inf:
+                self._wake_one()  # someone must poll, fetch, or keep time
 
     async def _keep_time(self, wait: float) -> None:
         wait = min(wait, self._idle_cap)
         self._alarm = anyio.Event()
-        self._alarm_at = anyio.current_time() + wait
+        self._alarm_at = self._clock() + wait
         try:
             with anyio.move_on_after(wait):
                 await self._alarm.wait()
         finally:
             self._alarm_at = -math.inf
+
+    def _wake_one(self) -> None:
+        """Wake one parked worker, unless one woken already has yet to run.
+
+        A woken worker that finds a claim left wakes the next in turn, and only
+        once it runs: so workers are woken as fast as polls suspend, and a
+        claim of many jobs polled without suspending (an in-process source)
+        wakes nobody in vain.
+        """
+        if self._parked and not self._waking:
+            self._waking += 1
+            self._parked.popleft().set()
 
     async def _park(self) -> None:
         wakeup = anyio.Event()
@@ -217,13 +237,13 @@ class Poller:
         try:
             await wakeup.wait()
         finally:
-            if not wakeup.is_set():
+            if wakeup.is_set():
+                self._waking -= 1
+            else:
                 self._parked.remove(wakeup)
 
     async def _pace(self) -> None:
-        """Wait for the rate cap or a pause after a 429, if any."""
-        if not self._pacing:
-            return
+        """Wait for the rate cap or a pause after a 429."""
         throttle = self._throttle
         now = anyio.current_time()
         send_at = throttle.send_time(now)
@@ -235,7 +255,8 @@ class Poller:
     # -- one job, by id ----------------------------------------------------------------
 
     async def _poll(self, claimed: Claimed) -> None:
-        await self._pace()
+        if self._pacing:
+            await self._pace()
         try:
             job = await self._source.get_job(claimed.job_id, retry=False)
             if job.id != claimed.job_id:
@@ -245,18 +266,19 @@ class Poller:
         except Exception as exc:
             update = self._failed(claimed, exc)
             if update is not None:
-                await self._write([(update, self._ended(update, claimed))])
+                await self._write(update, self._ended(update, claimed))
             return
         self._stats.polls += 1
         self._answered()
-        await self._write([self._observed(claimed, job)])
+        await self._write(*self._observed(claimed, job))
 
     # -- a batch tag, by ListJobs ----------------------------------------------------------
 
     async def _poll_tag(self, claim: Claim) -> None:
         tag = claim.tag
         assert tag is not None  # only tag claims come here
-        await self._pace()
+        if self._pacing:
+            await self._pace()
         try:
             jobs = await self._source.list_jobs(tag, retry=False)
         except Exception as exc:
@@ -286,7 +308,8 @@ class Poller:
                 for c in claim.jobs
             ]
             updates.append((TagDone(tag, claim.fence, 0), None))
-            await self._write(updates)
+            self._pending_writes.extend(updates)
+            await self._written()
             return
         self._stats.list_polls += 1
         self._answered()
@@ -309,7 +332,8 @@ class Poller:
                 writes.append(self._observed(claimed, job))
         listed = getattr(jobs, "total", len(jobs))
         writes.append((TagDone(tag, claim.fence, max(len(jobs), int(listed))), None))
-        await self._write(writes)
+        self._pending_writes.extend(writes)
+        await self._written()
 
     # -- answers and failures ----------------------------------------------------------
 

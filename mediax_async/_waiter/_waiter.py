@@ -144,7 +144,7 @@ class JobWaiter:
             on_fatal=self._fail_everything,
             on_given_up=self._outcomes.give_up,
             on_answer=self._outcomes.answered,
-            take_unwatched=lambda: self._watching.take_unwatched(),
+            take_unwatched=self._watching.take_unwatched,
             on_store_empty=lambda: self._watching.store_emptied(),
         )
         self._submitter = (

@@ -185,6 +185,8 @@ class Watching:
 
     def take_unwatched(self) -> list[str]:
         """The jobs let go since the last call that still nobody waits for."""
+        if not self._unwatched:
+            return []
         ids, self._unwatched = self._unwatched, []
         return [i for i in ids if i not in self._interest and not self._interest.kept(i)]
 
