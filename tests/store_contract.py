@@ -33,6 +33,7 @@ __all__ = [
     "clock",
     "store",
     "test_a_claim_is_a_lease_and_a_dead_workers_job_comes_due_again",
+    "test_a_dead_listers_tag_comes_due_again_whole_and_a_let_go_job_does_not",
     "test_a_due_job_is_claimed_with_what_its_policy_needs",
     "test_a_job_settles_once_with_one_result_entry",
     "test_a_late_write_after_the_lease_is_refused",
@@ -130,6 +131,37 @@ async def test_a_claim_is_a_lease_and_a_dead_workers_job_comes_due_again(
     stale = Reschedule("j1", first.jobs[0].fence, 10.0, State.PROCESSING, 1, 0)
     fresh = Reschedule("j1", second.jobs[0].fence, 10.0, State.PROCESSING, 1, 0)
     assert await store.apply([stale, fresh]) == [False, True]
+
+
+async def test_a_dead_listers_tag_comes_due_again_whole_and_a_let_go_job_does_not(
+    store: PendingStore, clock: ManualClock
+) -> None:
+    """Leases that end unanswered: the next due time says when, and each job comes back once.
+
+    A tag's members queued for later are leased with it and come back with
+    it; a job let go (unwatched) while claimed stays let go; a shorter lease
+    taken after a longer one still ends first.
+    """
+    await store.watch([Watch("m0", 0.0, "batch-1"), Watch("m1", 50.0, "batch-1")])
+    await store.watch([Watch("gone", 0.0)])
+    first = await store.claim(10, 30.0)
+    assert sorted(len(c.jobs) for c in first.claims) == [1, 2]
+    assert first.next_due == pytest.approx(30.0)  # nothing queued: the leases' end
+    await store.unwatch(["gone"])
+    await store.watch([Watch("short", 1.0)])
+    clock.advance(1.0)
+    (short,) = (await store.claim(10, 5.0)).claims
+    assert short.jobs[0].job_id == "short"
+    clock.advance(5.0)
+    (again,) = (await store.claim(10, 60.0)).claims
+    assert [c.job_id for c in again.jobs] == ["short"]  # its 5 s lease ended first
+    clock.advance(24.0)
+    batch = await store.claim(10, 60.0)
+    (tag,) = batch.claims
+    assert (tag.tag, sorted(c.job_id for c in tag.jobs)) == ("batch-1", ["m0", "m1"])
+    clock.advance(1_000.0)  # every lease ran out again
+    found = sorted(c.job_id for claim in (await store.claim(10, 60.0)).claims for c in claim.jobs)
+    assert found == ["m0", "m1", "short"]
 
 
 async def test_a_late_write_after_the_lease_is_refused(

@@ -1,12 +1,16 @@
 """``WatchBook``: the watched jobs of a ``MemoryStore``, their due times and tags. Pure.
 
-Watched jobs sit in one ``DueQueue`` by next poll time; a claim pops due
-jobs and puts them back at the end of their lease, so a job whose worker was
-cancelled mid-poll comes due again by itself. Every time is an argument.
+Watched jobs sit in one ``DueQueue`` by next poll time. A claim pops due
+jobs and notes each lease in a queue of its own, in the order leases end; a
+lease still held when it ends puts its job back in the ``DueQueue``, so a
+job whose worker was cancelled mid-poll comes due again by itself. (Leases
+all last about as long, so that queue is a deque, cheaper than a second heap
+entry per poll.) Every time is an argument.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -95,6 +99,7 @@ class WatchBook:
         self._on_settled = on_settled
         self._records: dict[str, _Record] = {}
         self._queue: DueQueue[_Record] = DueQueue()
+        self._leases: collections.deque[tuple[float, int, _Record]] = collections.deque()
         self._tags: dict[str, _Tag] = {}
         self._outcomes: Recent[str, Settlement] = Recent(recent_outcomes)
         self._news: Recent[str, News] = Recent(EARLY_NEWS, EARLY_NEWS_AGE)
@@ -105,7 +110,7 @@ class WatchBook:
 
     @property
     def due(self) -> int:
-        """Jobs queued for a poll (the others are parked)."""
+        """Jobs queued for a poll (the others are being polled, or parked)."""
         return len(self._queue)
 
     def restore(self, job: PendingJob, now: float) -> None:
@@ -138,6 +143,7 @@ class WatchBook:
 
     def claim(self, limit: int, lease: float, now: float) -> ClaimBatch:
         """Take up to ``limit`` due jobs, leased for ``lease`` s; see ``PendingStore.claim``."""
+        self._end_leases(now)
         if self._paused_until > now:
             return ClaimBatch((), self._next_due(now), self._paused_until - now)
         claims: list[Claim] = []
@@ -169,9 +175,14 @@ class WatchBook:
 
     def _lease(self, record: _Record, now: float, lease: float) -> Claimed:
         record.fence += 1
-        record.lease_until = now + lease
+        record.lease_until = until = now + lease
         notified, record.notified = record.notified, False
-        self._queue.schedule(record, record.lease_until)
+        leases = self._leases
+        if leases and until < leases[-1][0]:
+            self._queue.schedule(record, until)  # a shorter lease than the last: out of order
+        else:
+            self._queue.remove(record)  # a tag's member may be queued for later
+            leases.append((until, record.fence, record))
         return Claimed(
             record.job_id,
             record.fence,
@@ -185,8 +196,27 @@ class WatchBook:
             record.key,
         )
 
+    def _end_leases(self, now: float) -> None:
+        """Jobs whose lease ended unanswered come due (at the lease's end)."""
+        leases = self._leases
+        while leases:
+            until, fence, record = leases[0]
+            if record.fence == fence and record.lease_until == until:  # held, unanswered
+                if until > now:
+                    return
+                if not record.parked and record.job_id in self._records:
+                    self._queue.schedule(record, until)
+            leases.popleft()
+
     def _next_due(self, now: float) -> float | None:
         due = self._queue.next_due()
+        leases = self._leases
+        while leases:  # the first lease still held may end sooner
+            until, fence, record = leases[0]
+            if record.fence == fence and record.lease_until == until:
+                due = min(due, until)
+                break
+            leases.popleft()
         return None if due == math.inf else max(0.0, due - now)
 
     def apply(self, update: Update, now: float) -> bool:
@@ -243,6 +273,7 @@ class WatchBook:
         self, record: _Record, job: Any, error: BaseException | None, now: float
     ) -> Settlement:
         del self._records[record.job_id]
+        record.lease_until = -math.inf
         self._queue.remove(record)
         self._tag_remove(record)
         settlement = Settlement(record.job_id, job, error, record.key)
