@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
