@@ -503,9 +503,36 @@ def print_report(
         if ("mediax-aiohttp", c) in runs and ("httpx-aiohttp", c) in runs:
             name = f"mediax aiohttp / HttpxAiohttpClient, c={c}"
             check(name, "mediax-aiohttp", "httpx-aiohttp", c, 0, diag=True)
+    print_rounds(runs, concurrencies)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load} (above ~1 another process shared the cores)")
     return passed
+
+
+def print_rounds(runs: dict[tuple[str, int], list[Run]], concurrencies: tuple[int, ...]) -> None:
+    """Each round's CPU ratio (bare / ours) for each client beside its bare loop, and their median.
+
+    A round ran both variants back to back (A B A B ...), so a burst of load
+    from elsewhere tends to hit both of one round: the median of the rounds'
+    ratios is steadier than the ratio of two medians.
+    """
+    pairs = [("mediax-httpx", "bare-httpx"), ("mediax-aiohttp", "bare-aiohttp")]
+    lines = []
+    for mine, bare in pairs:
+        for c in concurrencies:
+            if (mine, c) not in runs or (bare, c) not in runs or len(runs[mine, c]) < 2:
+                continue
+            ratios = [
+                b.cpu_us / m.cpu_us for m, b in zip(runs[mine, c], runs[bare, c], strict=True)
+            ]
+            shown = " ".join(f"{r:.2f}" for r in ratios)
+            lines.append(
+                f"  {SHORT[mine]} / {SHORT[bare]}, c={c:<4} median {statistics.median(ratios):.2f}"
+                f"  (rounds: {shown})"
+            )
+    if lines:
+        print("\nCPU ratio per alternating round (bare CPU us / ours):")
+        print("\n".join(lines))
 
 
 def profile(server: Server, variant: str, concurrency: int, requests: int, top: int) -> None:

@@ -7,9 +7,8 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec
+from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec
 
-import anyio
 import httpx
 
 from . import _constants as C
@@ -20,23 +19,13 @@ from ._builders import (
     singing_request,
     singing_training_request,
 )
-from ._create import ClaimRegistry, Creator
-from ._exceptions import ConfigurationError, MediaXError, RequestValidationError
+from ._calls import Caller
+from ._exceptions import ConfigurationError, RequestValidationError
 from ._http_common import Backend
 from ._http_httpx import HttpxBackend, new_httpx_client
 from ._models import CreateJobRequest, Job, JobList, ModelPage, SingingModel
 from ._policies import RetryPolicy
-from ._protocol import (
-    Credentials,
-    EncodedBody,
-    create_job_payload,
-    get_job_payload,
-    list_jobs_payload,
-    list_models_payload,
-    parse_job_answer,
-    parse_jobs_answer,
-    parse_model_page_answer,
-)
+from ._protocol import Credentials, list_models_payload
 from ._redact import Redactor, Secret
 from ._source import Failure
 from ._transport import Transport, classify_failure, logger
@@ -49,10 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["MediaXClient", "new_custom_id"]
 
 P = ParamSpec("P")
-
-
-_GET_JOB_BODIES = 16_384
-"""GetJob bodies kept encoded (about 300 bytes each)."""
 
 
 def new_custom_id() -> str:
@@ -156,16 +141,9 @@ class MediaXClient:
             max_response_bytes=max_response_bytes,
         )
         self._transport = Transport(
-            base_url=base,
-            credentials=self._credentials,
-            backend=backend,
-            timeout=timeout,
-            retry=retry_policy,
-            rng=rng,
+            base_url=base, redactor=redactor, backend=backend, timeout=timeout
         )
-        # GetJob bodies by job id, oldest first: a waiter polls each job many times.
-        self._get_job_bodies: dict[str, EncodedBody] = {}
-        self._claims = ClaimRegistry()
+        self._calls = Caller(self._transport, self._credentials, retry=retry_policy, rng=rng)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -233,7 +211,7 @@ class MediaXClient:
         generated = request.custom_id is None
         if request.custom_id is None:
             request = request.with_custom_id(new_custom_id())
-        return await self._creator(request, exclude, shared=not generated).create()
+        return await self._calls.create_job(request, exclude, shared=not generated)
 
     async def find_job(
         self, request: CreateJobRequest, *, exclude: Collection[str] = ()
@@ -249,59 +227,11 @@ class MediaXClient:
         """
         if request.custom_id is None:
             raise RequestValidationError("custom_id", "find_job needs the request's custom id")
-        return await self._creator(request, exclude, shared=True).find(cause=None)
-
-    def _creator(
-        self, request: CreateJobRequest, exclude: Collection[str], *, shared: bool
-    ) -> Creator:
-        custom_id = request.custom_id
-        assert custom_id is not None  # for mypy: the callers check
-        transport = self._transport
-        payload = create_job_payload(request)
-
-        def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
-            return parse_job_answer("CreateJob", answer, redactor)
-
-        async def send() -> Job:
-            return await transport.call("CreateJob", payload, parse, retry=False)
-
-        async def list_jobs() -> JobList:
-            return await self._list_jobs(custom_id, retry=False)
-
-        async def backoff(action: str, attempt: int, exc: MediaXError) -> bool:
-            delay = transport.retry_delay(attempt, exc)
-            if delay is None:
-                return False
-            transport.log_retry(action, exc, attempt, delay)
-            await anyio.sleep(delay)
-            return True
-
-        return Creator(
-            request,
-            send=send,
-            list_jobs=list_jobs,
-            backoff=backoff,
-            # A custom id the client made up is this call's alone: nothing to share.
-            claims=self._claims if shared else None,
-            exclude=exclude,
-            retries=transport.retry_policy.max_retries,
-        )
+        return await self._calls.find_job(request, exclude)
 
     async def get_job(self, job_id: str, *, retry: bool = True) -> Job:
         """The job ``job_id`` as the service knows it now (``retry=False``: one attempt)."""
-        return await self._get_job(job_id, retry=retry)
-
-    async def _get_job(self, job_id: str, *, retry: bool) -> Job:
-        def parse(answer: Any, redactor: Redactor) -> tuple[Job, str | None]:
-            return parse_job_answer("GetJob", answer, redactor, job_id=job_id)
-
-        body = self._get_job_bodies.get(job_id)
-        if body is None:
-            body = self._transport.encode("GetJob", get_job_payload(job_id))
-            if len(self._get_job_bodies) >= _GET_JOB_BODIES:
-                del self._get_job_bodies[next(iter(self._get_job_bodies))]
-            self._get_job_bodies[job_id] = body
-        return await self._transport.call("GetJob", body, parse, retry=retry)
+        return await self._calls.get_job(job_id, retry=retry)
 
     async def list_jobs(self, custom_id: str, *, retry: bool = True) -> JobList:
         """Every job created with ``custom_id`` (the service does not keep it unique).
@@ -310,22 +240,15 @@ class MediaXClient:
         holds. When ``complete`` is False (``total`` above the jobs listed),
         the answer is partial, and a job missing from it may still exist.
         """
-        return await self._list_jobs(custom_id, retry=retry)
+        return await self._calls.list_jobs(custom_id, retry=retry)
 
     def classify_failure(self, error: Exception) -> Failure:
         """What a failed ``get_job`` / ``list_jobs`` means for a waiter (``JobSource``)."""
         return classify_failure(error)
 
-    async def _list_jobs(self, custom_id: str, *, retry: bool) -> JobList:
-        return await self._transport.call(
-            "ListJobs", list_jobs_payload(custom_id), parse_jobs_answer, retry=retry
-        )
-
     async def list_models(self, offset: int = 0, limit: int = 10) -> ModelPage:
         """One page of singing voice models (``limit`` from 1 to 100)."""
-        return await self._transport.call(
-            "ListModels", list_models_payload(offset, limit), parse_model_page_answer
-        )
+        return await self._calls.list_models(offset, limit)
 
     async def iter_model_pages(
         self, page_size: int = C.LIST_MODELS_MAX_LIMIT

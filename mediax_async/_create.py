@@ -15,14 +15,15 @@ ends in ``JobMayExistError``.
 from __future__ import annotations
 
 import collections
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from ._exceptions import JobMayExistError, MediaXError
 from ._models import CreateJobRequest, Job, JobList
 from ._protocol import echoes_request
 from ._transport import is_ambiguous, is_transient, logger
 
-__all__ = ["ClaimRegistry", "CreateBudget", "Creator"]
+__all__ = ["Attempts", "ClaimRegistry", "CreateBudget", "Creator"]
 
 
 class ClaimRegistry:
@@ -64,10 +65,20 @@ class CreateBudget:
         self.lists = 2 * (1 + retries)
 
 
-Send = Callable[[], Awaitable[Job]]
-List = Callable[[], Awaitable[Sequence[Job]]]
-Delay = Callable[[str, int, MediaXError], Awaitable[bool]]
-"""Wait before retry ``attempt`` of an action after ``exc``; False: no retry is left."""
+class Attempts(Protocol):
+    """What a ``Creator`` sends through: single attempts, and the wait between them."""
+
+    async def create_once(self, request: CreateJobRequest) -> Job:
+        """One CreateJob attempt, not retried."""
+        ...
+
+    async def list_once(self, custom_id: str) -> Sequence[Job]:
+        """One ListJobs attempt for ``custom_id``, not retried."""
+        ...
+
+    async def backoff(self, action: str, attempt: int, exc: MediaXError) -> bool:
+        """Wait before retrying ``action`` after failed ``attempt``; False: no retry is left."""
+        ...
 
 
 class Creator:
@@ -76,10 +87,8 @@ class Creator:
     def __init__(
         self,
         request: CreateJobRequest,
+        attempts: Attempts,
         *,
-        send: Send,
-        list_jobs: List,
-        backoff: Delay,
         claims: ClaimRegistry | None,
         exclude: Collection[str],
         retries: int,
@@ -87,9 +96,7 @@ class Creator:
         assert request.custom_id is not None  # the client gives every request one
         self._request = request
         self._custom_id = request.custom_id
-        self._send = send
-        self._list = list_jobs
-        self._backoff = backoff
+        self._attempts = attempts
         self._claims = claims
         self._exclude = exclude
         self._budget = CreateBudget(retries)
@@ -101,11 +108,11 @@ class Creator:
             attempt += 1
             self._budget.creates -= 1
             try:
-                job = await self._send()
+                job = await self._attempts.create_once(self._request)
             except MediaXError as exc:
                 if not is_transient(exc):
                     raise
-                retry = await self._backoff("CreateJob", attempt, exc)
+                retry = await self._attempts.backoff("CreateJob", attempt, exc)
                 if is_ambiguous(exc):
                     found = await self.find(cause=exc)
                     if found is not None:
@@ -147,9 +154,11 @@ class Creator:
             attempt += 1
             self._budget.lists -= 1
             try:
-                jobs = await self._list()
+                jobs = await self._attempts.list_once(self._custom_id)
             except MediaXError as exc:
-                if not is_transient(exc) or not await self._backoff("ListJobs", attempt, exc):
+                if not is_transient(exc) or not await self._attempts.backoff(
+                    "ListJobs", attempt, exc
+                ):
                     raise self._unsure(exc, "ListJobs failed") from exc
                 cause = exc
                 continue

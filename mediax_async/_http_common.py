@@ -1,9 +1,10 @@
 """What every HTTP backend shares: the interface, and the errors it raises.
 
 A backend only sends bytes and returns an ``Answer`` (status, headers and
-body bytes, decoded and bounded by ``max_response_bytes``); retries,
-deadlines, logging and CreateJob reconciliation are the ``Transport``'s and
-the client's, above every backend. A failure is raised typed: a
+body bytes, decoded and bounded by ``max_response_bytes``). Above every
+backend the ``Transport`` bounds each attempt with a deadline, and
+``_calls`` builds bodies, parses answers, logs, retries and reconciles
+CreateJob. A failure is raised typed: a
 ``TransportError`` saying whether the request may have been sent, a
 ``ConfigurationError`` for a bad URL, a ``ResponseError`` for an answer too
 long; every message passes the ``Redactor`` first.

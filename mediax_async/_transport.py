@@ -1,11 +1,14 @@
-"""Sending: deadlines, retries, redaction and logging, above every HTTP backend.
+"""One attempt through an HTTP backend, under a total deadline; what a failure means.
 
 A backend (``_http_httpx``, ``_http_aiohttp``) only posts bytes and returns
-an ``Answer``, turning its library's failures into a ``TransportError`` (or
-a ``ConfigurationError`` for a bad URL). The transport bounds each attempt
-with a total deadline (the libraries' own timeouts are per read, so a
-trickling server could otherwise hold a call forever), and retries what is
-safe to retry.
+an ``Answer`` (status, headers, bytes), turning its library's failures into
+a ``TransportError`` (or a ``ConfigurationError`` for a bad URL), redacted.
+The transport bounds each attempt with a total deadline (the libraries' own
+timeouts are per read, so a trickling server could otherwise hold a call
+forever). It neither parses nor retries: that is the layer above
+(``_calls``), which the answer goes back up to. ``is_transient``,
+``is_ambiguous`` and ``classify_failure`` say what a failure means, for
+that layer, for CreateJob reconciliation and for a waiter.
 """
 
 from __future__ import annotations
@@ -13,46 +16,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import httpx
 
 from ._exceptions import (
     AuthenticationError,
-    MediaXError,
     RateLimitError,
     ResponseError,
     ServerError,
     TransportError,
 )
 from ._http_common import Backend
-from ._http_httpx import JSON_HEADERS
-from ._policies import RetryPolicy
-from ._protocol import (
-    ACTION_PATHS,
-    Answer,
-    Credentials,
-    EncodedBody,
-    encode_body,
-    request_body,
-)
+from ._protocol import ACTION_PATHS, Answer
 from ._redact import Redactor
 from ._source import Failure, FailureKind
 
 __all__ = [
-    "JSON_HEADERS",
     "Transport",
     "classify_failure",
     "is_ambiguous",
     "is_transient",
     "logger",
 ]
-
-T = TypeVar("T")
 
 logger = logging.getLogger("mediax_async")
 
@@ -121,28 +109,23 @@ def is_ambiguous(exc: BaseException) -> bool:
 
 
 class Transport:
-    """Posts action bodies through a backend, with deadlines, retries and logging."""
+    """Posts action bodies through a backend, one attempt at a time, under a deadline."""
 
     def __init__(
         self,
         *,
         base_url: str,
-        credentials: Credentials,
+        redactor: Redactor,
         backend: Backend,
         timeout: float,
-        retry: RetryPolicy,
-        rng: random.Random | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._credentials = credentials
         self._backend = backend
         self._timeout = timeout
-        self._retry = retry
-        self._random = rng or random.Random()
-        self._redactor = Redactor([credentials.secret_key])
+        self._redactor = redactor
         self._urls = {action: f"{self._base_url}/{path}" for action, path in ACTION_PATHS.items()}
         self.retries = 0
-        """Retries sent so far (all actions)."""
+        """Retries sent so far (all actions), counted by the layer that retries."""
 
     @property
     def redactor(self) -> Redactor:
@@ -155,11 +138,6 @@ class Transport:
         return self._base_url
 
     @property
-    def retry_policy(self) -> RetryPolicy:
-        """The policy for retrying failed requests."""
-        return self._retry
-
-    @property
     def http_client(self) -> httpx.AsyncClient | None:
         """The underlying httpx client; None on ``http_backend="aiohttp"``."""
         client: httpx.AsyncClient | None = getattr(self._backend, "http_client", None)
@@ -169,86 +147,19 @@ class Transport:
         """Close the backend (a user's own ``http_client`` stays open)."""
         await self._backend.aclose()
 
-    def encode(self, action: str, payload: Mapping[str, Any]) -> EncodedBody:
-        """The body ``action`` sends for ``payload``, as bytes."""
-        return encode_body(request_body(action, self._credentials, payload))
-
-    async def call(
-        self,
-        action: str,
-        payload: Mapping[str, Any] | EncodedBody,
-        parse: Callable[[Answer, Redactor], tuple[T, str | None]],
-        *,
-        retry: bool = True,
-    ) -> T:
-        """Send ``action`` and parse its answer, retrying transient failures.
-
-        ``payload`` is the action's request object, or its body as ``encode``
-        made it. Every retry sends the same request again: use it only for
-        actions that are safe to repeat (CreateJob reconciles first; see ``_create``).
-        """
-        content = payload if isinstance(payload, EncodedBody) else self.encode(action, payload)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self.send_once(action, content, parse, attempt=attempt)
-            except MediaXError as exc:
-                if not retry or not is_transient(exc):
-                    raise
-                delay = self.retry_delay(attempt, exc)
-                if delay is None:
-                    raise
-                self.log_retry(action, exc, attempt, delay)
-                await anyio.sleep(delay)
-
-    def retry_delay(self, attempt: int, exc: MediaXError) -> float | None:
-        """Seconds to wait after failed ``attempt`` (from 1) before the next; None: give up.
-
-        None too when ``exc`` is not worth retrying at all.
-        """
-        if not is_transient(exc):
-            return None
-        # A 503 may say when the service is back, as a 429 says when to send again.
-        retry_after = exc.retry_after if isinstance(exc, (RateLimitError, ServerError)) else None
-        return self._retry.delay(attempt, retry_after=retry_after, draw=self._random.random())
-
-    def log_retry(self, action: str, exc: BaseException, attempt: int, delay: float) -> None:
-        """Log and count one retry of ``action`` (as ``call`` does for its own)."""
-        logger.info(
-            "%s failed (%s), retry %d in %.2f s",
-            action,
-            type(exc).__name__,
-            attempt,
-            delay,
-            extra={"mediax_action": action, "mediax_attempt": attempt},
-        )
+    def count_retry(self) -> None:
+        """Count one retry (the layer above retries; ``retries`` is read here)."""
         self.retries += 1
 
-    async def send_once(
-        self,
-        action: str,
-        content: bytes,
-        parse: Callable[[Answer, Redactor], tuple[T, str | None]],
-        *,
-        attempt: int = 1,
-    ) -> T:
-        """One attempt: post ``content``, parse the answer, log the exchange."""
-        started = time.perf_counter()
-        status: int | None = None
-        request_id: str | None = None
-        try:
-            answer = await self._post(action, content)
-            status = answer.status
-            value, request_id = parse(answer, self._redactor)
-        except MediaXError as exc:
-            request_id = getattr(exc, "request_id", None)
-            self._log(action, status, started, attempt, request_id, exc)
-            raise
-        self._log(action, status, started, attempt, request_id, None)
-        return value
+    def url(self, action: str) -> str:
+        """The URL ``action`` is posted to (for logs)."""
+        return self._urls[action]
 
-    async def _post(self, action: str, content: bytes) -> Answer:
+    async def post(self, action: str, content: bytes) -> Answer:
+        """One attempt: post ``content`` for ``action``; the whole answer, or a typed error.
+
+        ``TransportError`` (``sent=True``) when no answer came within ``timeout``.
+        """
         try:
             async with _deadline(self._timeout):
                 return await self._backend.post(action, content)
@@ -256,39 +167,6 @@ class Transport:
             raise TransportError(
                 f"{action} got no answer within {self._timeout:g} s", action=action, sent=True
             ) from None
-
-    def _log(
-        self,
-        action: str,
-        status: int | None,
-        started: float,
-        attempt: int,
-        request_id: str | None,
-        error: BaseException | None,
-    ) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        url = self._urls[action]
-        outcome = status if status is not None else "no answer"
-        logger.debug(
-            "%s POST %s -> %s in %.1f ms (attempt %d, request_id=%s)%s",
-            action,
-            url,
-            outcome,
-            elapsed_ms,
-            attempt,
-            request_id,
-            f" {type(error).__name__}" if error is not None else "",
-            extra={
-                "mediax_action": action,
-                "mediax_path": url,
-                "mediax_status": status,
-                "mediax_duration_ms": elapsed_ms,
-                "mediax_attempt": attempt,
-                "mediax_request_id": request_id,
-            },
-        )
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"

@@ -8,7 +8,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from client_helpers import virtual_time
 from seeds import (
     PLACEHOLDERS,
     SECRET_ID,
@@ -21,11 +20,13 @@ from seeds import (
     example,
     examples,
 )
+from wire import Wire, over_every_backend
 
 from mediax_async import (
     DEFAULT_BASE_URL,
     LEGACY_BASE_URL,
     APIError,
+    AuthenticationError,
     ConfigurationError,
     CreateJobRequest,
     Job,
@@ -34,6 +35,7 @@ from mediax_async import (
     MusicSeparateMethod,
     MusicSeparateTone,
     NotFoundError,
+    RateLimitError,
     RequestValidationError,
     ResponseError,
     RetryPolicy,
@@ -432,73 +434,103 @@ async def test_client_closes_only_the_http_client_it_made() -> None:
 
 
 # -- retries ---------------------------------------------------------------------------------------
+# Every test from here on runs on each HTTP backend (``tests/wire.py``): httpx in process,
+# and aiohttp over loopback HTTP to the same scripted service.
 
 
-@virtual_time()
-async def test_default_is_three_retries() -> None:
+@over_every_backend(waits=True)
+async def test_default_is_three_retries(wire: Wire) -> None:
     """By default a failing call is tried 4 times in all, then the last error is raised."""
-    service = ScriptedService().then("ListModels", *[httpx.ConnectError("refused")] * 10)
-    async with client_for(service, retry_policy=None) as client:
+    dropped = httpx.RemoteProtocolError("server disconnected without sending a response")
+    service = ScriptedService().then("ListModels", *[dropped] * 10)
+    default = RetryPolicy()
+    delays = RetryPolicy(
+        initial_delay=wire.seconds(default.initial_delay),
+        max_delay=wire.seconds(default.max_delay),
+    )
+    assert delays.max_retries == default.max_retries
+    async with wire.client(service, retry_policy=delays) as client:
         with pytest.raises(TransportError) as info:
             await client.list_models()
-    assert info.value.sent is False
+    assert info.value.sent is True
     assert info.value.action == "ListModels"
     assert service.actions() == ["ListModels"] * 4
 
 
+@over_every_backend()
 @pytest.mark.parametrize("max_retries", [0, 1, 5])
-async def test_max_retries_sets_the_number_of_attempts(max_retries: int) -> None:
+async def test_max_retries_sets_the_number_of_attempts(wire: Wire, max_retries: int) -> None:
     """``max_retries=n`` makes n + 1 attempts."""
     service = ScriptedService().then("GetJob", *[answer(503, b"")] * 10)
     policy = RetryPolicy(max_retries=max_retries, initial_delay=0)
-    async with client_for(service, retry_policy=policy) as client:
+    async with wire.client(service, retry_policy=policy) as client:
         with pytest.raises(ServerError):
             await client.get_job("j")
     assert len(service.sent) == max_retries + 1
 
 
-@virtual_time()
-async def test_backoff_delays_grow_exponentially() -> None:
+@over_every_backend(waits=True)
+async def test_backoff_delays_grow_exponentially(wire: Wire) -> None:
     """Retries wait ``initial * multiplier ** n`` seconds (without jitter): 1 + 2 + 4."""
-    service = ScriptedService().then("ListJobs", *[httpx.ConnectError("refused")] * 3)
-    policy = RetryPolicy(initial_delay=1, multiplier=2, jitter="none")
-    async with client_for(service, retry_policy=policy) as client:
+    dropped = httpx.RemoteProtocolError("server disconnected without sending a response")
+    service = ScriptedService().then("ListJobs", *[dropped] * 3)
+    policy = RetryPolicy(initial_delay=wire.seconds(1), multiplier=2, jitter="none")
+    async with wire.client(service, retry_policy=policy) as client:
         start = anyio.current_time()
         await client.list_jobs("c")
         elapsed = anyio.current_time() - start
-    assert elapsed == pytest.approx(7.0)
+    assert wire.took(elapsed, 7.0), elapsed
     assert len(service.sent) == 4
 
 
-@virtual_time()
-async def test_a_slow_answer_is_cut_off_by_the_deadline() -> None:
+@over_every_backend(waits=True)
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_waited_before_sending_again(wire: Wire, status: int) -> None:
+    """A 429 or 503 with ``Retry-After`` is sent again only once that delay has passed."""
+    busy = answer(status, {"error": {"code": "Busy"}}, **{"Retry-After": f"{wire.seconds(30):g}"})
+    service = ScriptedService().then("GetJob", busy)
+    service.add_job({"id": "j", "state": 3})
+    async with wire.client(service) as client:
+        start = anyio.current_time()
+        job = await client.get_job("j")
+        elapsed = anyio.current_time() - start
+        assert client.transport.retries == 1
+    assert job.state == State.COMPLETED
+    assert wire.took(elapsed, 30.0), elapsed
+    assert service.actions() == ["GetJob", "GetJob"]
+
+
+@over_every_backend(waits=True)
+async def test_a_slow_answer_is_cut_off_by_the_deadline(wire: Wire) -> None:
     """``timeout`` bounds each attempt in all: a server that never answers gives TransportError."""
     service = ScriptedService().then("GetJob", Slow(3600))
     policy = RetryPolicy(max_retries=0)
-    async with client_for(service, timeout=2.5, retry_policy=policy) as client:
+    timeout = wire.seconds(2.5)
+    async with wire.client(service, timeout=timeout, retry_policy=policy) as client:
         start = anyio.current_time()
         with pytest.raises(TransportError) as info:
             await client.get_job("j")
         elapsed = anyio.current_time() - start
-    assert elapsed == pytest.approx(2.5)
+    assert wire.took(elapsed, 2.5), elapsed
     assert info.value.sent is True
-    assert "2.5" in str(info.value)
+    assert f"{timeout:g} s" in str(info.value)
 
 
-@virtual_time()
-async def test_a_slow_answer_is_retried_after_the_deadline() -> None:
+@over_every_backend(waits=True)
+async def test_a_slow_answer_is_retried_after_the_deadline(wire: Wire) -> None:
     """A query cut off by the deadline is sent again and can then succeed."""
     service = ScriptedService().then("GetJob", Slow(3600))
     service.add_job({"id": "j", "state": 3})
-    async with client_for(service, timeout=5) as client:
+    async with wire.client(service, timeout=wire.seconds(5)) as client:
         start = anyio.current_time()
         job = await client.get_job("j")
         elapsed = anyio.current_time() - start
     assert job.state == State.COMPLETED
-    assert 5 <= elapsed < 6
+    assert wire.took(elapsed, 5, 6), elapsed
     assert service.actions() == ["GetJob", "GetJob"]
 
 
+@over_every_backend()
 @pytest.mark.parametrize(
     ("action", "call"),
     [
@@ -508,23 +540,73 @@ async def test_a_slow_answer_is_retried_after_the_deadline() -> None:
     ],
 )
 async def test_queries_are_resent_after_ambiguous_failures(
-    action: str, call: Callable[[MediaXClient], Any]
+    wire: Wire, action: str, call: Callable[[MediaXClient], Any]
 ) -> None:
     """Queries change nothing, so after a read timeout they are simply sent again."""
     service = ScriptedService().then(action, Ambiguous(httpx.ReadTimeout("slow")), answer(502, b""))
     service.add_job({"id": "j", "state": 1, "customId": "c"})
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         await call(client)
     assert service.actions() == [action] * 3
+
+
+ERRORS = [
+    (400, "InvalidParameter", APIError, 1),
+    (401, "AuthFailure", AuthenticationError, 1),
+    (403, "AuthFailure", AuthenticationError, 1),
+    (404, "JobNotFound", NotFoundError, 1),
+    (429, "LimitExceeded", RateLimitError, 4),
+    (500, "InternalError", ServerError, 4),
+    (503, "Unavailable", ServerError, 4),
+]
+
+
+@over_every_backend()
+@pytest.mark.parametrize(("status", "code", "expected", "sends"), ERRORS)
+async def test_error_answers_raise_their_type_and_only_5xx_and_429_are_retried(
+    wire: Wire, status: int, code: str, expected: type[APIError], sends: int
+) -> None:
+    """A 4xx raises its typed error after one request; 429 and 5xx after the retries."""
+    body = {"requestId": "r-err", "error": {"code": code, "message": "refused"}}
+    service = ScriptedService().then("GetJob", *[answer(status, body)] * 4)
+    async with wire.client(service) as client:
+        with pytest.raises(APIError) as info:
+            await client.get_job("j")
+        assert client.transport.retries == sends - 1
+    assert type(info.value) is expected
+    assert (info.value.status_code, info.value.code, info.value.request_id) == (
+        status,
+        code,
+        "r-err",
+    )
+    assert info.value.action == "GetJob"
+    assert service.actions() == ["GetJob"] * sends
+
+
+@over_every_backend(loopback_httpx=True)
+async def test_max_connections_caps_the_connections_open_at_once(wire: Wire) -> None:
+    """``max_connections=3``: 12 calls at once never hold more than 3 connections."""
+    # Real seconds: this test runs over loopback only.
+    service = ScriptedService().then("GetJob", *[Slow(0.05)] * 12)
+    service.add_job({"id": "j", "state": 3})
+    async with wire.connect(service, max_connections=3) as (client, served):
+        assert served is not None
+        async with anyio.create_task_group() as tasks:
+            for _ in range(12):
+                tasks.start_soon(client.get_job, "j")
+    assert served.peak == 3
+    assert served.connections == 3  # kept alive and reused
+    assert service.actions() == ["GetJob"] * 12
 
 
 # -- CreateJob: never two jobs ------------------------------------------------------------------
 
 
-async def test_create_job_gets_a_custom_id_when_it_has_none() -> None:
+@over_every_backend()
+async def test_create_job_gets_a_custom_id_when_it_has_none(wire: Wire) -> None:
     """A CreateJob without a custom id is sent with a fresh one, different for each job."""
     service = ScriptedService()
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         first = await client.create_job(separation())
         second = await client.submit_separation(URL, content_id=REPO)
     ids = [s.payload["customId"] for s in service.sent]
@@ -533,15 +615,17 @@ async def test_create_job_gets_a_custom_id_when_it_has_none() -> None:
     assert [first.custom_id, second.custom_id] == ids
 
 
-async def test_create_job_keeps_the_users_custom_id() -> None:
+@over_every_backend()
+async def test_create_job_keeps_the_users_custom_id(wire: Wire) -> None:
     """A custom id given by the user is sent unchanged."""
     service = ScriptedService()
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         job = await client.create_job(separation(custom_id="mine-1"))
     assert service.sent[0].payload["customId"] == "mine-1"
     assert job.custom_id == "mine-1"
 
 
+@over_every_backend()
 @pytest.mark.parametrize(
     "failure",
     [
@@ -555,10 +639,12 @@ async def test_create_job_keeps_the_users_custom_id() -> None:
     ],
     ids=["read-timeout", "dropped", "write-error", "500", "502", "504", "garbled"],
 )
-async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any) -> None:
+async def test_ambiguous_failure_after_the_job_was_created_finds_it(
+    wire: Wire, failure: Any
+) -> None:
     """When the job was created despite the failure, the client finds it and does not resend."""
     service = ScriptedService().then("CreateJob", Ambiguous(failure))
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs"]
     assert len(service.jobs) == 1
@@ -567,6 +653,7 @@ async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any
     assert service.sent[1].payload == {"customId": service.sent[0].payload["customId"]}
 
 
+@over_every_backend()
 @pytest.mark.parametrize(
     "failure",
     [
@@ -576,10 +663,10 @@ async def test_ambiguous_failure_after_the_job_was_created_finds_it(failure: Any
     ],
     ids=["read-timeout", "dropped", "503"],
 )
-async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> None:
+async def test_ambiguous_failure_without_a_job_resends_once(wire: Wire, failure: Any) -> None:
     """When no job was created, the client checks ListJobs and sends the same CreateJob again."""
     service = ScriptedService().then("CreateJob", failure)
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
     assert len(service.jobs) == 1
@@ -587,41 +674,44 @@ async def test_ambiguous_failure_without_a_job_resends_once(failure: Any) -> Non
     assert job.id == next(iter(service.jobs))
 
 
-async def test_rate_limited_create_job_is_resent_without_listing_jobs() -> None:
+@over_every_backend()
+async def test_rate_limited_create_job_is_resent_without_listing_jobs(wire: Wire) -> None:
     """A 429 means the job was not taken: CreateJob is resent without asking ListJobs."""
     service = ScriptedService().then("CreateJob", answer(429, {"error": {"code": "LimitExceeded"}}))
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         await client.create_job(separation())
     assert service.actions() == ["CreateJob", "CreateJob"]
 
 
-@virtual_time()
-async def test_create_job_cut_off_by_the_deadline_is_reconciled() -> None:
+@over_every_backend(waits=True)
+async def test_create_job_cut_off_by_the_deadline_is_reconciled(wire: Wire) -> None:
     """A CreateJob that times out is checked with ListJobs before it is sent again."""
     service = ScriptedService().then("CreateJob", Slow(3600))
-    async with client_for(service, timeout=10) as client:
+    async with wire.client(service, timeout=wire.seconds(10)) as client:
         job = await client.create_job(separation())
     assert service.actions() == ["CreateJob", "ListJobs", "CreateJob"]
     assert len(service.jobs) == 1
     assert job.id in service.jobs
 
 
-async def test_create_job_rejected_by_the_service_is_not_resent() -> None:
+@over_every_backend()
+async def test_create_job_rejected_by_the_service_is_not_resent(wire: Wire) -> None:
     """A CreateJob refused with a 4xx is raised after a single request."""
     service = ScriptedService().then(
         "CreateJob", answer(400, {"error": {"code": "InvalidParameter", "message": "bad url"}})
     )
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         with pytest.raises(APIError, match="bad url"):
             await client.create_job(separation())
     assert service.actions() == ["CreateJob"]
 
 
-async def test_unreadable_create_answers_end_in_response_error() -> None:
+@over_every_backend()
+async def test_unreadable_create_answers_end_in_response_error(wire: Wire) -> None:
     """Answers that never parse end in ResponseError after the retries, with one job at most."""
     junk = answer(200, {"requestId": "r-junk", "unexpected": True})
     service = ScriptedService().then("CreateJob", *[junk] * 4)
-    async with client_for(service) as client:
+    async with wire.client(service) as client:
         with pytest.raises(ResponseError) as info:
             await client.create_job(separation())
     assert info.value.request_id == "r-junk"
@@ -629,12 +719,12 @@ async def test_unreadable_create_answers_end_in_response_error() -> None:
     assert service.jobs == {}
 
 
-@pytest.mark.anyio
-async def test_the_attempt_deadline_works_on_every_loop() -> None:
+@over_every_backend()
+async def test_the_attempt_deadline_works_on_every_loop(wire: Wire) -> None:
     """The per-attempt deadline cuts a hung answer on asyncio (its own timeout) and trio alike."""
     service = ScriptedService().then("GetJob", Slow(3600))
     policy = RetryPolicy(max_retries=0)
-    async with client_for(service, timeout=1e-6, retry_policy=policy) as client:
+    async with wire.client(service, timeout=1e-6, retry_policy=policy) as client:
         with pytest.raises(TransportError) as info:
             await client.get_job("j")
     assert info.value.sent is True
