@@ -24,6 +24,7 @@ import anyio
 import anyio.lowlevel
 
 from .._clock import fast_clock
+from .._enums import State
 from .._exceptions import MediaXError, ResponseError
 from .._models import Job
 from .._policies import PollContext, PollStrategy
@@ -34,6 +35,8 @@ from ._store import Claim, Claimed, PendingStore, Reschedule, Settle, TagDone, U
 from ._tags import batch_tag
 
 __all__ = ["Poller"]
+
+_TERMINAL = frozenset(state for state in State if state.is_terminal)
 
 _SHARED_IDLE = 0.5
 """How long an idle waiter on a shared store sleeps at most: others may add jobs."""
@@ -122,7 +125,7 @@ class Poller:
             claim = self._ready.popleft() if self._ready else await self._fetch()
             if claim is None:
                 continue
-            if self._ready:
+            if self._ready and self._parked and not self._waking:
                 self._wake_one()  # it polls the next claim once this poll suspends
             self._active += 1
             try:
@@ -174,7 +177,8 @@ class Poller:
 
     async def _write(self, update: Update, written: _Written | None = None) -> None:
         self._pending_writes.append((update, written))
-        await self._written()
+        if len(self._pending_writes) >= self._write_batch or self._active <= 1:
+            await self.flush()
 
     async def _written(self) -> None:
         # Gather while other workers are busy (their writes join the same apply); the
@@ -269,8 +273,12 @@ class Poller:
                 await self._write(update, self._ended(update, claimed))
             return
         self._stats.polls += 1
-        self._answered()
-        await self._write(*self._observed(claimed, job))
+        if self._health.failures:
+            self._answered()
+        else:
+            self._throttle.on_success()
+        update, written = self._observed(claimed, job)
+        await self._write(update, written)
 
     # -- a batch tag, by ListJobs ----------------------------------------------------------
 
@@ -341,26 +349,19 @@ class Poller:
         """The update for an answer about ``claimed``: settle it, or poll again later."""
         state = job.state
         changed = job if state != claimed.state else None
-        if state.is_terminal:
+        if state in _TERMINAL:
             settle = Settle(claimed.job_id, claimed.fence, job)
             return settle, _Written(settle, changed, claimed.state, claimed.key)
         polls = claimed.polls + 1
         kind = claimed.kind
         if kind is None:
             kind = job.kind
+        tag = claimed.tag
+        if tag is None and job.custom_id is not None:
+            tag = batch_tag(job.custom_id, self._batch_polling)
         context = PollContext(polls=polls, state=state, elapsed=claimed.elapsed, kind=kind)
         delay = self._policy.next_delay(context, self._random.random())
-        update = Reschedule(
-            claimed.job_id,
-            claimed.fence,
-            delay,
-            state,
-            polls,
-            0,
-            job,
-            kind,
-            claimed.tag or batch_tag(job.custom_id, self._batch_polling),
-        )
+        update = Reschedule(claimed.job_id, claimed.fence, delay, state, polls, 0, job, kind, tag)
         return update, (_Written(None, changed, claimed.state, claimed.key) if changed else None)
 
     def _failed(self, claimed: Claimed, exc: Exception) -> Update | None:
