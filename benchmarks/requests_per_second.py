@@ -81,6 +81,8 @@ HEADERS = {
 TIMEOUT = 30.0
 SAME_TRANSPORT_TARGET = 0.85
 AIOHTTP_SPEEDUP_TARGET = 2.0
+NATIVE_AIOHTTP_CPU_TARGET = 0.70
+"""Our get_job on aiohttp at c=128: at least this share of a bare aiohttp loop's CPU per request."""
 
 Caller = Callable[[], Awaitable[object]]
 
@@ -526,8 +528,13 @@ def print_rounds(runs: dict[tuple[str, int], list[Run]], concurrencies: tuple[in
                 b.cpu_us / m.cpu_us for m, b in zip(runs[mine, c], runs[bare, c], strict=True)
             ]
             shown = " ".join(f"{r:.2f}" for r in ratios)
+            median = statistics.median(ratios)
+            target = ""
+            if mine == "mediax-aiohttp" and c == 128:
+                ok = median >= NATIVE_AIOHTTP_CPU_TARGET
+                target = f"  (>= {NATIVE_AIOHTTP_CPU_TARGET:.2f}) {'PASS' if ok else 'MISS'}"
             lines.append(
-                f"  {SHORT[mine]} / {SHORT[bare]}, c={c:<4} median {statistics.median(ratios):.2f}"
+                f"  {SHORT[mine]} / {SHORT[bare]}, c={c:<4} median {median:.2f}{target}"
                 f"  (rounds: {shown})"
             )
     if lines:
