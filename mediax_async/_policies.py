@@ -166,26 +166,26 @@ class PollPolicy:
     is a floor for that job's next delay.
 
     The defaults poll after 4.75 s, 9.75 s, 16 s, 23.8 s, 33.6 s, 45.8 s,
-    61.1 s, 80.1 s, then every 19.75 s, without jitter: the first two polls
+    61.0 s, 80.1 s, then every 19.75 s, without jitter. The first two polls
     come just before a fixed 5 s loop's (5 s and 10 s): a job ended by the
     first is seen before that loop's first poll, one ended by the second
-    before its second. Then intervals grow by 1.25 from 6.25 s. On log-normal job durations (sigma 1;
-    ``benchmarks/polling_efficiency.py``, exact distribution) a fixed 5 s
-    loop never beats them on both polls and p95 detection delay at once: at a
-    median of 1 s they need 0.4% more polls (1.075 against 1.071) at a p95
-    of 4.6 s against 4.8 s; at 5 s, 7% fewer polls (2.01 against 2.17) at a
-    later p95 (6.3 s against 4.7 s); at 30 s and 300 s, 0.57x and 0.30x the
-    polls. No schedule can beat the fixed loop on both at once at a median of
-    1 s (at its p95 it needs the fewest polls any schedule can), nor at 30 s
-    and 300 s without losing to Google's backoff. Against Google's
-    long-running-operation default (1 s, x1.5, capped at 20 s) they need
-    25% fewer polls at a median of 30 s and 4% fewer at 300 s, with a p95
-    detection delay 1.5-7% shorter (and at 5 s, about half the polls at a
-    shorter p95). The cap, a little below 20 s, sets the p95 of long jobs.
-    Jitter is off
-    because jitter at the same p95 costs at least 13% more polls in the
-    long run, and a waiter already spreads its requests: jobs are taken up
-    one by one, concurrency is bounded, and failed polls back off with
+    before its second. Then intervals grow by 1.25 from 6.25 s. On
+    log-normal job durations (sigma 1; ``benchmarks/polling_efficiency.py``,
+    exact distribution) a fixed 5 s loop never beats them on both polls and
+    p95 detection delay at once: at a median of 1 s they need 0.4% more
+    polls (1.075 against 1.071) at a p95 of 4.6 s against 4.8 s; at 5 s, 7%
+    fewer polls (2.01 against 2.17) at a later p95 (6.3 s against 4.7 s); at
+    30 s and 300 s, 0.57x and 0.30x the polls. No schedule does better than
+    the fixed loop on both at once by more than a hair at 1 s (at its p95,
+    any schedule needs 1.070 polls), nor at all at 30 s and 300 s without
+    losing to Google's backoff. Against Google's long-running-operation
+    default (1 s, x1.5, capped at 20 s) they need 25% fewer polls at a
+    median of 30 s and 4% fewer at 300 s, with a p95 detection delay 1.5-7%
+    shorter (and at 5 s, about half the polls at a shorter p95). The cap, a
+    little below 20 s, sets the p95 of long jobs. Jitter is off because
+    jitter at the same p95 costs at least 13% more polls in the long run,
+    and a waiter already spreads its requests: jobs are taken up one by one,
+    concurrency is bounded, and failed polls back off with
     jitter. Pass ``jitter="equal"`` for jobs taken up in large bursts.
     """
 
