@@ -165,30 +165,34 @@ class PollPolicy:
     created together do not poll together. A ``Retry-After`` on a poll answer
     is a floor for that job's next delay.
 
-    The defaults poll after 4.5 s, 10.5 s, 18 s, 27.4 s, 39.1 s, 53.7 s,
-    72.1 s, then every 19.25 s, without jitter. On log-normal job durations
-    (sigma 1; ``benchmarks/polling_efficiency.py``) a fixed 5 s loop never
-    beats them on both polls and p95 detection delay at once: at a median of
-    1 s they need about as many polls (1.08 against 1.07) at a p95 of 4.4 s
-    against 4.8 s; at 5 s, 10% fewer polls (1.96 against 2.18) at a later
-    p95 (7.3 s against 4.7 s); at 30 s and 300 s, a half and a third of the
-    polls. Against Google's long-running-operation default (1 s, x1.5,
-    capped at 20 s) they need 30% fewer polls at a median of 30 s and 4%
-    fewer at 300 s, with a p95 detection delay 4-7% shorter (and at 5 s,
-    half the polls at about the same p95). The first poll at 4.5 s sees most
-    short jobs done at once, steps growing by only 1.25 keep delays short
-    while most jobs end, and the cap, a little below 20 s, sets the p95 of
-    long jobs. Jitter is off
-    because jitter at the same p95 costs at least 13% more polls in the
-    long run, and a waiter already spreads its requests: jobs are taken up
-    one by one, concurrency is bounded, and failed polls back off with
+    The defaults poll after 4.75 s, 9.75 s, 16 s, 23.8 s, 33.6 s, 45.8 s,
+    61.0 s, 80.1 s, then every 19.75 s, without jitter. The first two polls
+    come just before a fixed 5 s loop's (5 s and 10 s): a job ended by the
+    first is seen before that loop's first poll, one ended by the second
+    before its second. Then intervals grow by 1.25 from 6.25 s. On
+    log-normal job durations (sigma 1; ``benchmarks/polling_efficiency.py``,
+    exact distribution) a fixed 5 s loop never beats them on both polls and
+    p95 detection delay at once: at a median of 1 s they need 0.4% more
+    polls (1.075 against 1.071) at a p95 of 4.6 s against 4.8 s; at 5 s, 7%
+    fewer polls (2.01 against 2.17) at a later p95 (6.3 s against 4.7 s); at
+    30 s and 300 s, 0.57x and 0.30x the polls. No schedule does better than
+    the fixed loop on both at once by more than a hair at 1 s (at its p95,
+    any schedule needs 1.070 polls), nor at all at 30 s and 300 s without
+    losing to Google's backoff. Against Google's long-running-operation
+    default (1 s, x1.5, capped at 20 s) they need 25% fewer polls at a
+    median of 30 s and 4% fewer at 300 s, with a p95 detection delay 1.5-7%
+    shorter (and at 5 s, about half the polls at a shorter p95). The cap, a
+    little below 20 s, sets the p95 of long jobs. Jitter is off because
+    jitter at the same p95 costs at least 13% more polls in the long run,
+    and a waiter already spreads its requests: jobs are taken up one by one,
+    concurrency is bounded, and failed polls back off with
     jitter. Pass ``jitter="equal"`` for jobs taken up in large bursts.
     """
 
-    first_delay: float = attrs.field(default=4.5, validator=_non_negative)
-    initial_interval: float = attrs.field(default=6.0, validator=_non_negative)
+    first_delay: float = attrs.field(default=4.75, validator=_non_negative)
+    initial_interval: float = attrs.field(default=5.0, validator=_non_negative)
     multiplier: float = attrs.field(default=1.25, validator=_at_least_one)
-    max_interval: float = attrs.field(default=19.25, validator=_non_negative)
+    max_interval: float = attrs.field(default=19.75, validator=_non_negative)
     submitted_factor: float = attrs.field(default=2.0, validator=_at_least_one)
     jitter: Jitter = attrs.field(default="none", validator=_check_jitter)
     error_initial_delay: float = attrs.field(default=1.0, validator=_non_negative)

@@ -98,15 +98,49 @@ def test_throttle_spaces_requests_at_the_rate_cap() -> None:
 
 
 def test_default_schedule_is_the_benchmarked_one() -> None:
-    """PollPolicy() polls at 4.5, 10.5, 18, 27.4, 39.1, 53.7, 72.1 s, then every 19.25 s."""
+    """PollPolicy() polls at 4.75, 9.75, 16, 23.8, 33.6, 45.8, 61.0, 80.1 s, then every 19.75 s."""
+    assert default_poll_times(10) == pytest.approx(
+        [
+            4.75,
+            9.75,
+            16.0,
+            23.8125,
+            33.578125,
+            45.78515625,
+            61.0439453125,
+            80.117431640625,
+            99.867431640625,
+            119.617431640625,
+        ]
+    )
+
+
+def default_poll_times(count: int) -> list[float]:
+    """When PollPolicy() polls a running job, in seconds after it was taken up."""
     policy = PollPolicy()
     times, at = [], 0.0
-    for polls in range(9):
-        at += policy.next_delay(PollContext(polls=polls, state=State.PROCESSING), draw=0.9)
+    for polls in range(count):
+        at += policy.next_delay(PollContext(polls=polls, state=State.PROCESSING), draw=0.5)
         times.append(at)
-    assert times == pytest.approx(
-        [4.5, 10.5, 18.0, 27.375, 39.09375, 53.7421875, 72.052734375, 91.302734375, 110.552734375]
-    )
+    return times
+
+
+def test_default_polls_a_short_job_no_later_than_a_fixed_5_s_loop() -> None:
+    """The first two polls come just before a fixed 5 s loop's (5 s and 10 s), then intervals grow.
+
+    A job that has ended by the first poll is seen before the fixed loop's
+    first poll, and one that has ended by the second before its second, at
+    most 5 s after its end either way; after that intervals only grow, from
+    more than 5 s to a cap below Google's 20 s.
+    """
+    times = default_poll_times(40)
+    gaps = [later - earlier for earlier, later in zip([0.0, *times], times, strict=False)]
+    assert times[1] <= 10.0
+    assert 4.5 < times[0] < 5.0
+    assert all(gap <= 5.0 for gap in gaps[:2])
+    assert gaps[2] > 5.0
+    assert gaps[2:] == sorted(gaps[2:])
+    assert max(gaps) < 20.0
 
 
 def test_default_schedule_ignores_the_draw() -> None:
