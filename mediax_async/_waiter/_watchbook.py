@@ -181,7 +181,8 @@ class WatchBook:
         if leases and until < leases[-1][0]:
             self._queue.schedule(record, until)  # a shorter lease than the last: out of order
         else:
-            self._queue.remove(record)  # a tag's member may be queued for later
+            if record.seq:
+                self._queue.remove(record)  # a tag's member queued for later
             leases.append((until, record.fence, record))
         return Claimed(
             record.job_id,
@@ -222,9 +223,9 @@ class WatchBook:
     def apply(self, update: Update, now: float) -> bool:
         """Apply one outcome of a claim; whether it was accepted (``PendingStore.apply``)."""
         if isinstance(update, Reschedule):
-            record = self._held(update.job_id, update.fence, now)
-            if record is None:
-                return False
+            record = self._records.get(update.job_id)
+            if record is None or record.fence != update.fence or now > record.lease_until:
+                return False  # not held (any more)
             record.state = update.state
             record.polls = update.polls
             record.failures = update.failures
