@@ -144,12 +144,12 @@ def job_decoding_skipped() -> Iterator[None]:
     as usual, so the difference in CPU time is what building the ``Job`` costs
     in place, under load, rather than in a tight loop.
     """
-    import mediax_async._client as client_module
+    import mediax_async._calls as calls_module
 
     # Patched by name where the client looks it up: the replacement returns the
     # answer's JSON where a Job would be, which no declared type allows.
     name = "parse_job_answer"
-    real = getattr(client_module, name)
+    real = getattr(calls_module, name)
 
     def json_only(
         action: str, answer: Answer, redactor: Redactor, *, job_id: str | None = None
@@ -160,11 +160,11 @@ def job_decoding_skipped() -> Iterator[None]:
             raise AssertionError(f"answer about {job.get('id')!r}, not {job_id!r}")
         return job, request_id
 
-    setattr(client_module, name, json_only)
+    setattr(calls_module, name, json_only)
     try:
         yield
     finally:
-        setattr(client_module, name, real)
+        setattr(calls_module, name, real)
 
 
 def in_place(server: rps.Server, requests: int, repeats: int) -> dict[int, tuple[float, float]]:
