@@ -139,8 +139,11 @@ class Poller:
     def wake(self, delay: float) -> None:
         """Something comes due in ``delay`` seconds: make sure a worker is up by then."""
         if self._alarm_at == -math.inf:
-            if not self._fetching:
-                self._wake_one()
+            if self._parked and not self._fetching:
+                # Always one more: a worker woken already may take a claim left ready
+                # and never fetch, leaving this job to wait for a slow poll to end.
+                self._waking += 1
+                self._parked.popleft().set()
         elif self._clock() + delay < self._alarm_at:
             self._alarm.set()
 
