@@ -100,8 +100,8 @@ def main() -> None:
     profiler.disable()
     stats = pstats.Stats(profiler)
     print(f"per poll, from a run under cProfile ({done} polls):")
-    print(f"  {stats.total_calls / done:6.1f} Python function calls")  # type: ignore[attr-defined]
-    for (path, _, name), (_, calls, *_) in stats.stats.items():  # type: ignore[attr-defined]
+    print(f"  {stats.total_calls / done:6.1f} Python function calls")  # type: ignore[attr-defined]  # not in typeshed
+    for (path, _, name), (_, calls, *_) in stats.stats.items():  # type: ignore[attr-defined]  # not in typeshed
         if name in COUNTED and ("mediax_async" in path or "anyio" in path):
             print(f"  {calls / done:6.2f} {COUNTED[name]} ({Path(path).name})")
 
