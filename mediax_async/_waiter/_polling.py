@@ -139,11 +139,10 @@ class Poller:
     def wake(self, delay: float) -> None:
         """Something comes due in ``delay`` seconds: make sure a worker is up by then."""
         if self._alarm_at == -math.inf:
-            if self._parked and not self._fetching:
+            if not self._fetching:
                 # Always one more: a worker woken already may take a claim left ready
                 # and never fetch, leaving this job to wait for a slow poll to end.
-                self._waking += 1
-                self._parked.popleft().set()
+                self._wake_one(even_if_one_is_waking=True)
         elif self._clock() + delay < self._alarm_at:
             self._alarm.set()
 
@@ -180,8 +179,7 @@ class Poller:
 
     async def _write(self, update: Update, written: _Written | None = None) -> None:
         self._pending_writes.append((update, written))
-        if len(self._pending_writes) >= self._write_batch or self._active <= 1:
-            await self.flush()
+        await self._written()
 
     async def _written(self) -> None:
         # Gather while other workers are busy (their writes join the same apply); the
@@ -226,7 +224,7 @@ class Poller:
         finally:
             self._alarm_at = -math.inf
 
-    def _wake_one(self) -> None:
+    def _wake_one(self, *, even_if_one_is_waking: bool = False) -> None:
         """Wake one parked worker, unless one woken already has yet to run.
 
         A woken worker that finds a claim left wakes the next in turn, and only
@@ -234,7 +232,7 @@ class Poller:
         claim of many jobs polled without suspending (an in-process source)
         wakes nobody in vain.
         """
-        if self._parked and not self._waking:
+        if self._parked and (even_if_one_is_waking or not self._waking):
             self._waking += 1
             self._parked.popleft().set()
 
