@@ -182,6 +182,14 @@ class Poller:
         await self._written()
 
     async def _written(self) -> None:
+        if self._ready and self._waking:
+            # This worker goes on to the next claim, and a worker woken to help runs
+            # once this one suspends: it writes then (in `_park`). Polls answered
+            # without suspending (an in-process source) so cost one apply, not one each.
+            return
+        await self._flush_if_due()
+
+    async def _flush_if_due(self) -> None:
         # Gather while other workers are busy (their writes join the same apply); the
         # last worker out, or the next fetch, writes it all.
         if len(self._pending_writes) >= self._write_batch or self._active <= 1:
@@ -246,6 +254,8 @@ class Poller:
                 self._waking -= 1
             else:
                 self._parked.remove(wakeup)
+        if self._pending_writes:
+            await self._flush_if_due()  # what the worker that woke this one left
 
     async def _pace(self) -> None:
         """Wait for the rate cap or a pause after a 429."""
