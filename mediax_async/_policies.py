@@ -8,6 +8,7 @@ function can be tested exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import attrs
@@ -25,12 +26,16 @@ __all__ = [
     "PollStrategy",
     "RetryPolicy",
     "backoff_delay",
+    "delay_function",
 ]
 
 Jitter = Literal["full", "equal", "none"]
 """How a delay is randomised: uniform in ``[0, d]``, in ``[d/2, d]``, or not at all."""
 
 _JITTERS = ("full", "equal", "none")
+
+_INTERVALS_KEPT = 256
+"""How many of a ``PollPolicy``'s intervals it works out in advance (later ones as needed)."""
 
 
 def backoff_delay(
@@ -65,6 +70,8 @@ def backoff_delay(
 
 def apply_jitter(delay: float, jitter: Jitter, draw: float) -> float:
     """``delay`` randomised by ``jitter`` with the uniform draw ``draw`` in ``[0, 1)``."""
+    if delay == math.inf:
+        return delay  # an uncapped backoff that overflowed: inf * 0 would be NaN
     if jitter == "full":
         return delay * draw
     if jitter == "equal":
@@ -216,21 +223,79 @@ class PollPolicy:
 
     def next_delay(self, context: PollContext, draw: float) -> float:
         """Seconds until the next poll of the job described by ``context``."""
-        if context.polls == 0:
-            delay = apply_jitter(self.first_delay, self.jitter, draw)
+        delay = self._delay(context.polls, context.state, draw)
+        if context.retry_after is not None:
+            delay = max(delay, context.retry_after)
+        return delay
+
+    def _delay(self, polls: int, state: State | None, draw: float) -> float:
+        if polls == 0:
+            return apply_jitter(self.first_delay, self.jitter, draw)
+        intervals = self._intervals
+        if polls <= len(intervals):
+            delay = apply_jitter(intervals[polls - 1], self.jitter, draw)
+        elif self._steady:
+            delay = apply_jitter(intervals[-1], self.jitter, draw)
         else:
             delay = backoff_delay(
-                context.polls,
+                polls,
                 initial=self.initial_interval,
                 maximum=self.max_interval,
                 multiplier=self.multiplier,
                 jitter=self.jitter,
                 draw=draw,
             )
-            if context.state == State.SUBMITTED:
-                delay = min(
-                    delay * self.submitted_factor, self.max_interval * self.submitted_factor
-                )
-        if context.retry_after is not None:
-            delay = max(delay, context.retry_after)
+        if state == State.SUBMITTED:
+            delay = min(delay * self.submitted_factor, self.max_interval * self.submitted_factor)
         return delay
+
+    _intervals: tuple[float, ...] = attrs.field(init=False, repr=False, eq=False)
+    """The interval after each poll, before jitter: ``backoff_delay``'s, worked out once."""
+    _steady: bool = attrs.field(init=False, repr=False, eq=False)
+    """Whether every interval past ``_intervals`` is its last one."""
+
+    def __attrs_post_init__(self) -> None:
+        intervals: list[float] = []
+        steady = False
+        for polls in range(1, _INTERVALS_KEPT + 1):
+            interval = backoff_delay(
+                polls,
+                initial=self.initial_interval,
+                maximum=self.max_interval,
+                multiplier=self.multiplier,
+                jitter="none",
+                draw=0.0,
+            )
+            # At the cap, or not growing (a multiplier of 1, an interval of 0): it stays.
+            steady = interval >= self.max_interval or (
+                bool(intervals) and interval == intervals[-1]
+            )
+            intervals.append(interval)
+            if steady:
+                break
+        object.__setattr__(self, "_intervals", tuple(intervals))
+        object.__setattr__(self, "_steady", steady)
+
+
+DelayFunction = Callable[[int, "State | None", float, "str | None", float], float]
+"""``(polls, state, elapsed, kind, draw)`` to the seconds until a job's next poll."""
+
+
+def delay_function(policy: PollStrategy) -> DelayFunction:
+    """``policy.next_delay`` as a function of a ``PollContext``'s fields.
+
+    A plain ``PollPolicy`` reads only ``polls`` and ``state``, so for it no
+    ``PollContext`` is built per poll; any other policy gets one, as always.
+    """
+    if type(policy) is PollPolicy:
+        delay = policy._delay
+        return lambda polls, state, elapsed, kind, draw: delay(polls, state, draw)
+    next_delay = policy.next_delay
+
+    def through_a_context(
+        polls: int, state: State | None, elapsed: float, kind: str | None, draw: float
+    ) -> float:
+        context = PollContext(polls=polls, state=state, elapsed=elapsed, kind=kind)
+        return next_delay(context, draw)
+
+    return through_a_context

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from mediax_async import PollContext, PollPolicy, State
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from mediax_async import Jitter, LearningPollPolicy, PollContext, PollPolicy, PollStrategy, State
+from mediax_async._policies import apply_jitter, backoff_delay, delay_function
 from mediax_async._throttle import Throttle
 
 NO_JITTER = PollPolicy(
@@ -157,3 +162,83 @@ def test_default_schedule_slows_down_for_queued_jobs() -> None:
     queued = PollContext(polls=2, state=State.SUBMITTED)
     running = PollContext(polls=2, state=State.PROCESSING)
     assert policy.next_delay(queued, draw=0.5) == 2 * policy.next_delay(running, draw=0.5)
+
+
+@pytest.mark.parametrize("jitter", ["full", "equal", "none"])
+def test_an_uncapped_backoff_that_overflows_waits_forever_not_nan(jitter: Jitter) -> None:
+    """With no cap, a huge poll count gives an infinite delay, never NaN (it breaks a heap)."""
+    policy = PollPolicy(initial_interval=1.0, multiplier=8.0, max_interval=math.inf, jitter=jitter)
+    context = PollContext(polls=400, state=State.PROCESSING)
+    assert policy.next_delay(context, draw=0.0) == math.inf
+
+
+def backoff_reference(policy: PollPolicy, context: PollContext, draw: float) -> float:
+    """The schedule as documented, worked out from scratch for each poll."""
+    if context.polls == 0:
+        delay = apply_jitter(policy.first_delay, policy.jitter, draw)
+    else:
+        delay = backoff_delay(
+            context.polls,
+            initial=policy.initial_interval,
+            maximum=policy.max_interval,
+            multiplier=policy.multiplier,
+            jitter=policy.jitter,
+            draw=draw,
+        )
+        if context.state is State.SUBMITTED:
+            delay = min(
+                delay * policy.submitted_factor, policy.max_interval * policy.submitted_factor
+            )
+    if context.retry_after is not None:
+        delay = max(delay, context.retry_after)
+    return delay
+
+
+seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+policies = st.builds(
+    PollPolicy,
+    first_delay=seconds,
+    initial_interval=seconds,
+    multiplier=st.floats(min_value=1, max_value=10),
+    max_interval=st.one_of(seconds, st.just(math.inf)),
+    submitted_factor=st.floats(min_value=1, max_value=10),
+    jitter=st.sampled_from(["full", "equal", "none"]),
+)
+contexts = st.builds(
+    PollContext,
+    polls=st.one_of(st.integers(0, 300), st.integers(0, 10**9)),
+    state=st.sampled_from([None, *State]),
+    elapsed=seconds,
+    kind=st.sampled_from([None, "musicSeperate"]),
+    retry_after=st.one_of(st.none(), seconds),
+)
+
+
+@given(policies, contexts, st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_every_delay_is_the_documented_backoff(
+    policy: PollPolicy, context: PollContext, draw: float
+) -> None:
+    """Intervals worked out in advance give exactly what the backoff formula gives."""
+    assert policy.next_delay(context, draw) == backoff_reference(policy, context, draw)
+
+
+class SlowerWhenLate(PollPolicy):
+    """A policy of one's own, built on PollPolicy, that reads the elapsed time too."""
+
+    def next_delay(self, context: PollContext, draw: float) -> float:
+        return super().next_delay(context, draw) + (1.0 if context.elapsed > 60 else 0.0)
+
+
+@given(
+    st.one_of(policies, st.just(SlowerWhenLate()), st.just(LearningPollPolicy())),
+    contexts,
+    st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_the_waiters_delay_function_is_the_policys_next_delay(
+    policy: PollStrategy, context: PollContext, draw: float
+) -> None:
+    """The waiter's fast path (no PollContext per poll) agrees with ``next_delay``."""
+    assume(context.retry_after is None)  # the waiter passes none on a poll's answer
+    function = delay_function(policy)
+    got = function(context.polls, context.state, context.elapsed, context.kind, draw)
+    assert got == policy.next_delay(context, draw)

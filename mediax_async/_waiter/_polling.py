@@ -27,7 +27,7 @@ from .._clock import fast_clock
 from .._enums import State
 from .._exceptions import MediaXError, ResponseError
 from .._models import Job
-from .._policies import PollContext, PollStrategy
+from .._policies import PollStrategy, delay_function
 from .._source import Failure, FailureKind, JobSource
 from .._throttle import Throttle
 from ._health import Health, WaiterStats, describe, logger
@@ -82,6 +82,7 @@ class Poller:
         self._store = store
         self._source = source
         self._policy = policy
+        self._next_delay = delay_function(policy)
         self._throttle = throttle
         self._stats = stats
         self._health = health
@@ -370,8 +371,7 @@ class Poller:
         tag = claimed.tag
         if tag is None and job.custom_id is not None:
             tag = batch_tag(job.custom_id, self._batch_polling)
-        context = PollContext(polls=polls, state=state, elapsed=claimed.elapsed, kind=kind)
-        delay = self._policy.next_delay(context, self._random.random())
+        delay = self._next_delay(polls, state, claimed.elapsed, kind, self._random.random())
         update = Reschedule(claimed.job_id, claimed.fence, delay, state, polls, 0, job, kind, tag)
         return update, (_Written(None, changed, claimed.state, claimed.key) if changed else None)
 
