@@ -82,7 +82,10 @@ TIMEOUT = 30.0
 SAME_TRANSPORT_TARGET = 0.85
 AIOHTTP_SPEEDUP_TARGET = 2.0
 NATIVE_AIOHTTP_CPU_TARGET = 0.70
-"""Our get_job on aiohttp at c=128: at least this share of a bare aiohttp loop's CPU per request."""
+"""Our get_job on aiohttp: at least this share of a bare aiohttp loop (issue 15: at c=128).
+
+It replaced 0.85, the target against ``HttpxAiohttpClient``, the adapter the
+backend ran on before it went straight to aiohttp."""
 
 Caller = Callable[[], Awaitable[object]]
 
@@ -488,12 +491,17 @@ def print_report(
         passed = passed and ok
         print(f"  {name:<51} {ratio:>6.2f}  cpu {by_cpu:>5.2f}  (>= {target:.2f})  {verdict(ok)}")
 
-    pairs = [("mediax-httpx", "bare-httpx"), ("mediax-aiohttp", "bare-aiohttp")]
-    for mine, bare in pairs:
+    # Against bare httpx, the httpx client's target; against bare aiohttp (a floor with
+    # no HTTP machinery of ours at all), the native backend's.
+    pairs = [
+        ("mediax-httpx", "bare-httpx", SAME_TRANSPORT_TARGET),
+        ("mediax-aiohttp", "bare-aiohttp", NATIVE_AIOHTTP_CPU_TARGET),
+    ]
+    for mine, bare, pair_target in pairs:
         for c in concurrencies:
             if (mine, c) in runs and (bare, c) in runs:
                 name = f"{SHORT[mine]} / {SHORT[bare]}, c={c}"
-                check(name, mine, bare, c, SAME_TRANSPORT_TARGET, diag=False)
+                check(name, mine, bare, c, pair_target, diag=False)
     top = max(concurrencies)
     if ("mediax-aiohttp", top) in runs and ("mediax-httpx", top) in runs:
         name = f"mediax aiohttp / mediax httpx, c={top}"
