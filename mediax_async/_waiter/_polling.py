@@ -154,15 +154,21 @@ class Poller:
     async def flush(self) -> None:
         """Write what is gathered to the store, and report what it accepted."""
         writes, self._pending_writes = self._pending_writes, []
-        if self._pause_for is not None:
-            pause, self._pause_for = self._pause_for, None
-            await self._store.pause(pause)
-        unwatched = self._take_unwatched()
-        if unwatched:
-            await self._store.unwatch(unwatched)
-        if not writes:
-            return
-        accepted = await self._store.apply([update for update, _ in writes])
+        try:
+            if self._pause_for is not None:
+                pause, self._pause_for = self._pause_for, None
+                await self._store.pause(pause)
+            unwatched = self._take_unwatched()
+            if unwatched:
+                await self._store.unwatch(unwatched)
+            if not writes:
+                return
+            accepted = await self._store.apply([update for update, _ in writes])
+        except anyio.get_cancelled_exc_class():
+            # Cut off (the waiter closes): the close's flush writes them. A store rejects
+            # a stale fence, so what did reach it is not applied twice.
+            self._pending_writes[:0] = writes
+            raise
         keeping_time = self._alarm_at != -math.inf
         soonest = math.inf
         for ok, (update, written) in zip(accepted, writes, strict=True):
