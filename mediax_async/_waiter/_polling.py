@@ -286,9 +286,12 @@ class Poller:
                     f"GetJob for {claimed.job_id} answered job {job.id}", action="GetJob"
                 )
         except Exception as exc:
-            update = self._failed(claimed, exc)
-            if update is not None:
-                await self._write(update, self._ended(update, claimed))
+            failure = self._classify(exc)
+            if failure.kind is FailureKind.END_ALL:
+                await self._fatal(exc)
+                return
+            update = self._failed(claimed, exc, failure)
+            await self._write(update, self._ended(update, claimed))
             return
         self._stats.polls += 1
         if self._health.failures:
@@ -310,7 +313,7 @@ class Poller:
         except Exception as exc:
             failure = self._classify(exc)
             if failure.kind is FailureKind.END_ALL:
-                self._on_fatal(exc)
+                await self._fatal(exc)
                 return
             self._note_failure(exc, failure)
             # After a 429, list again once the pause is over; after any other failure,
@@ -381,12 +384,18 @@ class Poller:
         update = Reschedule(claimed.job_id, claimed.fence, delay, state, polls, 0, job, kind, tag)
         return update, (_Written(None, changed, claimed.state, claimed.key) if changed else None)
 
-    def _failed(self, claimed: Claimed, exc: Exception) -> Update | None:
-        """The update after a failed poll of ``claimed``; None when every wait ends."""
-        failure = self._classify(exc)
-        if failure.kind is FailureKind.END_ALL:
-            self._on_fatal(exc)
-            return None
+    async def _fatal(self, exc: Exception) -> None:
+        """Rejected credentials: every wait ends with ``exc``, once what was answered is written.
+
+        A poll answered just before, without suspending, may have left its write to
+        the worker it woke (`_written`): written first, its wait gets its job.
+        """
+        if self._pending_writes:
+            await self.flush()
+        self._on_fatal(exc)
+
+    def _failed(self, claimed: Claimed, exc: Exception, failure: Failure) -> Update:
+        """The update after a failed poll of ``claimed`` (not one that ends every wait)."""
         if failure.kind is FailureKind.END_JOB:
             if isinstance(exc, MediaXError):
                 exc.job_id = claimed.job_id
