@@ -22,7 +22,9 @@ from mediax_async import Failure, FailureKind, Job, JobWaiter, PollPolicy, State
 from mediax_async._converter import wire_name
 from mediax_async.stores import MemoryStore, Settle, Update
 
-pytestmark = [pytest.mark.anyio, virtual_time()]
+pytestmark = pytest.mark.anyio
+VIRTUAL = virtual_time()
+"""Every test but the one on a real redis-server runs in virtual time."""
 
 POLICY = PollPolicy(first_delay=0, initial_interval=5, max_interval=5)
 
@@ -191,6 +193,7 @@ def assert_clean(source: ScriptedSource, job_ids: list[str], *, strict: bool = T
 # -- 1. the baseline the change is for --------------------------------------------------
 
 
+@VIRTUAL
 async def test_settlement_before_a_slow_poll_is_reported_at_once() -> None:
     scripts = {"fast": done(), "slow-1": done(10.0), "slow-2": done(10.0)}
     source = ScriptedSource(scripts)
@@ -215,6 +218,7 @@ def random_scripts(rng: random.Random, n: int, *, rate_limits: bool) -> dict[str
     return scripts
 
 
+@VIRTUAL
 @pytest.mark.parametrize("seed", range(60))
 async def test_mixed_sources_never_leave_a_write_behind(seed: int) -> None:
     rng = random.Random(seed)
@@ -230,6 +234,7 @@ async def test_mixed_sources_never_leave_a_write_behind(seed: int) -> None:
 # -- 3. the strict promise: reported by the polling worker's next suspension ----------
 
 
+@VIRTUAL
 @pytest.mark.xfail(
     strict=True,
     reason="trio may resume the polling worker before the helper it woke (same run batch):"
@@ -253,6 +258,7 @@ async def test_a_settlement_is_reported_by_the_polling_workers_next_checkpoint()
 # -- 4. rejected credentials right after the skip -------------------------------------
 
 
+@VIRTUAL
 async def test_a_job_answered_before_rejected_credentials_keeps_its_answer() -> None:
     """``fast`` completes; the next poll, in the same run, meets rejected credentials.
 
@@ -285,6 +291,7 @@ async def test_a_job_answered_before_rejected_credentials_keeps_its_answer() -> 
 # -- 5. a 429 after the skip empties the claims ----------------------------------------
 
 
+@VIRTUAL
 async def test_a_429_right_after_the_skip_writes_everything_once() -> None:
     scripts = {
         "fast": done(),
@@ -300,6 +307,7 @@ async def test_a_429_right_after_the_skip_writes_everything_once() -> None:
     assert all(count == 1 for count in store.settled.values())
 
 
+@VIRTUAL
 async def test_a_429_in_another_workers_poll_during_the_skip() -> None:
     """B's slow poll ends in a 429 while A has skipped and goes on: concurrency drops."""
     scripts = {
@@ -336,6 +344,7 @@ class ClosingSource(ScriptedSource):
         return await super().get_job(job_id, retry=retry)
 
 
+@VIRTUAL
 @pytest.mark.parametrize("suspending_store", [False, True])
 async def test_closing_between_the_skip_and_the_helper_loses_no_settlement(
     suspending_store: bool,
@@ -365,6 +374,7 @@ async def test_closing_between_the_skip_and_the_helper_loses_no_settlement(
 # -- 7. stop(): the helper parks for ever ----------------------------------------------
 
 
+@VIRTUAL
 async def test_stop_after_the_skip_still_writes_the_gathered_settlement() -> None:
     """After a fatal answer, the store still records what was answered before it."""
     scripts = {"fast": done(), "bad": [("fatal", State.PROCESSING)], "other": done(5.0)}
@@ -381,6 +391,7 @@ async def test_stop_after_the_skip_still_writes_the_gathered_settlement() -> Non
 # -- 8. tags, a store that gathers 32 writes and suspends, the timekeeper ---------------
 
 
+@VIRTUAL
 @pytest.mark.parametrize("store_kind", ["memory", "suspending", "batch32"])
 @pytest.mark.parametrize("seed", range(40))
 async def test_mixed_sources_with_tags_and_stores(seed: int, store_kind: str) -> None:
@@ -436,6 +447,7 @@ class SpawningSource(ScriptedSource):
         return await super().get_job(job_id, retry=retry)
 
 
+@VIRTUAL
 @pytest.mark.parametrize("seed", range(20))
 async def test_jobs_added_from_polls_are_all_written_and_reported_at_once(seed: int) -> None:
     rng = random.Random(2000 + seed)
@@ -457,3 +469,83 @@ async def test_jobs_added_from_polls_are_all_written_and_reported_at_once(seed: 
     late = [j for j in scripts if source.reported[j] != source.answered[j][1]]
     assert late == []
     assert all(n == 1 for n in source.reports.values())
+
+
+# -- 10. rejected credentials from a ListJobs right after the skip ----------------------
+
+
+@VIRTUAL
+async def test_a_job_answered_before_a_rejected_list_keeps_its_answer() -> None:
+    """As above, with the rejection coming from a tag's ListJobs (``_poll_tag``)."""
+    members = ["m0", "m1"]
+    scripts: dict[str, list[tuple[Any, State]]] = {
+        "m0": [("instant", State.PROCESSING)],
+        "m1": [("instant", State.PROCESSING)],
+        "tag:batch": [("instant", State.PROCESSING), ("fatal", State.PROCESSING)],
+        "fast": running_then_done("instant"),
+    }
+    source = ScriptedSource(scripts)
+    source.tags["batch"] = members
+    outcome: dict[str, Any] = {}
+    with anyio.fail_after(60):
+        async with JobWaiter(source, policy=POLICY, max_concurrency=4) as waiter:
+            await waiter.add(job("fast"))  # first in the claim at 5 s, then the tag
+            for member in members:
+                await waiter.add(job(member, custom_id="batch"))
+            try:
+                outcome["fast"] = await waiter.wait("fast")
+            except Exception as exc:
+                outcome["fast"] = exc
+    # "fast" settles at 5 s, in the run just before the tag's list at 5 s.
+    assert source.polls.get("tag:batch", 0) >= 1
+    assert isinstance(outcome["fast"], Job), repr(outcome["fast"])
+
+
+# -- 11. a real shared store: RedisStore gathers up to 32 writes ----------------------
+
+
+class BlockedSource(ScriptedSource):
+    """Polls of ``blocked`` wait until the test lets them go (no wall-clock sleep)."""
+
+    def __init__(self, scripts: dict[str, list[tuple[Any, State]]]) -> None:
+        super().__init__(scripts)
+        self.release = anyio.Event()
+
+    async def get_job(self, job_id: str, *, retry: bool = True) -> Job:
+        if job_id.startswith("blocked"):
+            await self.release.wait()
+        return await super().get_job(job_id, retry=retry)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    pytest.importorskip("coredis")
+    from redis_server import RedisServer, redis_server_available
+
+    if not redis_server_available():
+        pytest.skip("redis-server is not installed")
+    with RedisServer(tmp_path_factory.mktemp("redis-attacks")) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_redis_a_settlement_before_a_blocked_poll_is_reported_at_once(
+    redis_url: str,
+) -> None:
+    from mediax_async.redis import RedisStore
+
+    scripts = {"fast": done(), "blocked-1": done(), "blocked-2": done()}
+    source = BlockedSource(scripts)
+    async with RedisStore.from_url(redis_url, namespace=f"attack-{random.random()}") as store:
+        with anyio.fail_after(20):
+            async with JobWaiter(
+                source, policy=POLICY, store=store, max_concurrency=4, on_settled=source.on_settled
+            ) as waiter:
+                for job_id in scripts:
+                    await waiter.add(job(job_id))
+                settled = await waiter.wait("fast")  # the blocked polls still hang
+                assert settled.state is State.COMPLETED
+                assert not source.release.is_set()
+                source.release.set()
+                await waiter.wait_all(list(scripts))
+    assert source.reports == dict.fromkeys(scripts, 1)
