@@ -154,15 +154,21 @@ class Poller:
     async def flush(self) -> None:
         """Write what is gathered to the store, and report what it accepted."""
         writes, self._pending_writes = self._pending_writes, []
-        if self._pause_for is not None:
-            pause, self._pause_for = self._pause_for, None
-            await self._store.pause(pause)
-        unwatched = self._take_unwatched()
-        if unwatched:
-            await self._store.unwatch(unwatched)
-        if not writes:
-            return
-        accepted = await self._store.apply([update for update, _ in writes])
+        try:
+            if self._pause_for is not None:
+                pause, self._pause_for = self._pause_for, None
+                await self._store.pause(pause)
+            unwatched = self._take_unwatched()
+            if unwatched:
+                await self._store.unwatch(unwatched)
+            if not writes:
+                return
+            accepted = await self._store.apply([update for update, _ in writes])
+        except anyio.get_cancelled_exc_class():
+            # Cut off (the waiter closes): the close's flush writes them. A store rejects
+            # a stale fence, so what did reach it is not applied twice.
+            self._pending_writes[:0] = writes
+            raise
         keeping_time = self._alarm_at != -math.inf
         soonest = math.inf
         for ok, (update, written) in zip(accepted, writes, strict=True):
@@ -280,9 +286,12 @@ class Poller:
                     f"GetJob for {claimed.job_id} answered job {job.id}", action="GetJob"
                 )
         except Exception as exc:
-            update = self._failed(claimed, exc)
-            if update is not None:
-                await self._write(update, self._ended(update, claimed))
+            failure = self._classify(exc)
+            if failure.kind is FailureKind.END_ALL:
+                await self._fatal(exc)
+                return
+            update = self._failed(claimed, exc, failure)
+            await self._write(update, self._ended(update, claimed))
             return
         self._stats.polls += 1
         if self._health.failures:
@@ -304,7 +313,7 @@ class Poller:
         except Exception as exc:
             failure = self._classify(exc)
             if failure.kind is FailureKind.END_ALL:
-                self._on_fatal(exc)
+                await self._fatal(exc)
                 return
             self._note_failure(exc, failure)
             # After a 429, list again once the pause is over; after any other failure,
@@ -375,12 +384,18 @@ class Poller:
         update = Reschedule(claimed.job_id, claimed.fence, delay, state, polls, 0, job, kind, tag)
         return update, (_Written(None, changed, claimed.state, claimed.key) if changed else None)
 
-    def _failed(self, claimed: Claimed, exc: Exception) -> Update | None:
-        """The update after a failed poll of ``claimed``; None when every wait ends."""
-        failure = self._classify(exc)
-        if failure.kind is FailureKind.END_ALL:
-            self._on_fatal(exc)
-            return None
+    async def _fatal(self, exc: Exception) -> None:
+        """Rejected credentials: every wait ends with ``exc``, once what was answered is written.
+
+        A poll answered just before, without suspending, may have left its write to
+        the worker it woke (`_written`): written first, its wait gets its job.
+        """
+        if self._pending_writes:
+            await self.flush()
+        self._on_fatal(exc)
+
+    def _failed(self, claimed: Claimed, exc: Exception, failure: Failure) -> Update:
+        """The update after a failed poll of ``claimed`` (not one that ends every wait)."""
         if failure.kind is FailureKind.END_JOB:
             if isinstance(exc, MediaXError):
                 exc.job_id = claimed.job_id
