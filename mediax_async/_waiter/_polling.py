@@ -390,9 +390,11 @@ class Poller:
         A poll answered just before, without suspending, may have left its write to
         the worker it woke (`_written`): written first, its wait gets its job.
         """
-        if self._pending_writes:
-            await self.flush()
-        self._on_fatal(exc)
+        try:
+            if self._pending_writes:
+                await self.flush()
+        finally:
+            self._on_fatal(exc)  # even if the store fails on that write
 
     def _failed(self, claimed: Claimed, exc: Exception, failure: Failure) -> Update:
         """The update after a failed poll of ``claimed`` (not one that ends every wait)."""
