@@ -71,3 +71,23 @@ def _mock_clock() -> trio.testing.MockClock | None:
     except RuntimeError:  # not in trio
         return None
     return clock if isinstance(clock, trio.testing.MockClock) else None
+
+
+SLOWEST_FILES = (
+    "test_shared_batch.py",
+    "test_waiter_faults_over_http.py",
+    "test_waiter_virtual_time.py",
+    "test_cli_processes.py",
+)
+"""Files whose tests take the longest, slowest first (see ``pytest --durations``)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slowest files first.
+
+    Under xdist (``--dist loadfile``) files go to the workers in this order: a
+    two-minute file that started last kept one worker busy long after the
+    other had run out of work.
+    """
+    rank = {name: index for index, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

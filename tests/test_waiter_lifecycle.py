@@ -178,7 +178,8 @@ async def test_a_job_handed_back_after_it_settled_is_not_counted_twice() -> None
     fake = FakeMediaX(schedule=Schedule.instant())
     jobs = await submit(fake, 3)
     settled: list[str] = []
-    policy = LearningPollPolicy(min_samples=2)
+    # Instant jobs, and a first poll at once: nothing here waits on the wall clock.
+    policy = LearningPollPolicy(min_samples=2, fallback=PollPolicy(first_delay=0))
     async with (
         fake.client() as client,
         client.waiter(policy=policy, on_settled=lambda job_id, _: settled.append(job_id)) as waiter,
