@@ -14,16 +14,16 @@ from collections import Counter
 
 import anyio
 import pytest
+import thousand_jobs
 
 from mediax_async import (
     CreateJobRequest,
     Job,
     MediaXClient,
     PollPolicy,
-    State,
     separation_request,
 )
-from mediax_async.testing import FakeMediaX, LogNormalDuration, Profile, Schedule
+from mediax_async.testing import FakeMediaX
 from mediax_async.testing import Fault as F
 
 pytestmark = pytest.mark.anyio
@@ -39,8 +39,6 @@ SCALED = PollPolicy(
     error_max_delay=60.0 / SPEED,
 )
 """The default policy, 1,000 times faster."""
-
-FAULTS = (F.RATE_LIMITED, F.SERVER_ERROR, F.BAD_GATEWAY, F.UNAVAILABLE, F.DROP)
 
 
 async def create_all(client: MediaXClient, requests: list[CreateJobRequest]) -> list[Job]:
@@ -78,15 +76,7 @@ async def test_thousand_jobs_with_faults_over_loopback_each_end_once(
 ) -> None:
     """1,000 jobs, 10% faults (dropped connections among them): none lost, none twice."""
     pytest.importorskip(backend)
-    schedule = Schedule(
-        default=Profile(
-            queue=LogNormalDuration(median=5, sigma=1),
-            processing=LogNormalDuration(median=60, sigma=1),
-            error_rate=0.1,
-            cancel_rate=0.05,
-        )
-    )
-    fake = FakeMediaX(seed=7, schedule=schedule, record_requests=False, speed=SPEED)
+    fake = FakeMediaX(seed=7, schedule=thousand_jobs.SCHEDULE, record_requests=False, speed=SPEED)
     fake.faults.retry_after = 0  # a 429 still halves the waiter's pace, without a 1 s pause
     with anyio.fail_after(120):  # about 5-15 s; a bound, not a timing assertion
         async with (
@@ -101,28 +91,17 @@ async def test_thousand_jobs_with_faults_over_loopback_each_end_once(
         ):
             requests = [
                 separation_request(f"https://songs.test/{n}.mp3", content_id="repo", custom_id=tag)
-                for n in range(1000)
+                for n in range(thousand_jobs.JOBS)
             ]
             jobs = await create_all(client, requests)
-            for action in ("GetJob", "ListJobs"):
-                for fault in FAULTS:
-                    fake.faults.set_rate(fault, 0.02, action=action)
+            thousand_jobs.inject_faults(fake)
             seen: Counter[str] = Counter()
             async with client.waiter(policy=SCALED, max_concurrency=32) as waiter:
                 async for job in waiter.as_completed(jobs):
                     seen[job.id] += 1
                     assert job.state.is_terminal
                     assert job.state == fake.job(job.id)["state"]
-            stats = waiter.stats
-    assert len(jobs) == len(seen) == 1000
-    assert set(seen.values()) == {1}
-    states = Counter(fake.job(job.id)["state"] for job in jobs)
-    assert states[State.ERROR] > 50
-    assert states[State.CANCELED] > 20
-    assert stats.settled == 1000
-    assert stats.completed + stats.failed + stats.canceled == 1000
-    assert fake.faults.injected(fault=F.DROP) > 0
-    assert stats.retries == fake.faults.injected()  # each failed poll, by id or by tag, once
-    assert stats.rate_limited == fake.faults.injected(fault=F.RATE_LIMITED)
-    if tag is not None:
-        assert stats.list_polls > 0
+    thousand_jobs.check_each_ended_once(
+        fake, jobs, seen, waiter.stats, batch_polling=tag is not None
+    )
+    assert fake.faults.injected(fault=F.DROP) > 0  # real connections, really dropped

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+import thousand_jobs
 import trio.testing
 
 from mediax_async import (
@@ -83,39 +84,19 @@ async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome(
     policy: LearningPollPolicy | None, tag: str | None
 ) -> None:
     """1,000 jobs with random durations, failures and 10% injected faults: none lost, none twice."""
-    schedule = Schedule(
-        default=Profile(
-            queue=LogNormalDuration(median=5, sigma=1),
-            processing=LogNormalDuration(median=60, sigma=1),
-            error_rate=0.1,
-            cancel_rate=0.05,
-        )
-    )
-    fake = FakeMediaX(seed=7, schedule=schedule, record_requests=False)
-    for action in ("GetJob", "ListJobs"):
-        for fault in (F.RATE_LIMITED, F.SERVER_ERROR, F.BAD_GATEWAY, F.UNAVAILABLE, F.DROP):
-            fake.faults.set_rate(fault, 0.02, action=action)
+    fake = FakeMediaX(seed=7, schedule=thousand_jobs.SCHEDULE, record_requests=False)
+    thousand_jobs.inject_faults(fake)
     async with fake.client() as client:
-        jobs = await submit(client, 1000, custom_id=tag)
+        jobs = await submit(client, thousand_jobs.JOBS, custom_id=tag)
         seen: Counter[str] = Counter()
         async with client.waiter(policy=policy, max_concurrency=32) as waiter:
             async for job in waiter.as_completed(jobs):
                 seen[job.id] += 1
                 assert job.state.is_terminal
                 assert job.state == fake.job(job.id)["state"]
-        stats = waiter.stats
-    assert len(seen) == 1000
-    assert set(seen.values()) == {1}
-    states = Counter(fake.job(job.id)["state"] for job in jobs)
-    assert states[State.ERROR] > 50
-    assert states[State.CANCELED] > 20
-    assert stats.settled == 1000
-    assert stats.completed + stats.failed + stats.canceled == 1000
-    assert fake.faults.injected(action="GetJob") > 0
-    assert stats.retries == fake.faults.injected()  # each failed poll, by id or by tag, once
-    assert stats.rate_limited == fake.faults.injected(fault=F.RATE_LIMITED)
-    if tag is not None:
-        assert stats.list_polls > 0
+    thousand_jobs.check_each_ended_once(
+        fake, jobs, seen, waiter.stats, batch_polling=tag is not None
+    )
 
 
 async def test_the_exact_poll_schedule_of_a_policy() -> None:
