@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._models import Job
 
 __all__ = [
+    "DelayFunction",
     "Jitter",
     "PollContext",
     "PollPolicy",

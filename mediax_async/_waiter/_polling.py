@@ -24,36 +24,19 @@ import anyio
 import anyio.lowlevel
 
 from .._clock import fast_clock
-from .._enums import State
 from .._exceptions import MediaXError, ResponseError
 from .._models import Job
 from .._policies import PollStrategy, delay_function
 from .._source import Failure, FailureKind, JobSource
 from .._throttle import Throttle
+from ._answers import Answers, Written, again
 from ._health import Health, WaiterStats, describe, logger
 from ._store import Claim, Claimed, PendingStore, Reschedule, Settle, TagDone, Update
-from ._tags import batch_tag
 
 __all__ = ["Poller"]
 
-_TERMINAL = frozenset(state for state in State if state.is_terminal)
-
 _SHARED_IDLE = 0.5
 """How long an idle waiter on a shared store sleeps at most: others may add jobs."""
-
-
-class _Written:
-    """What a waiter does once the store accepted an update: report a change or a settlement."""
-
-    __slots__ = ("changed", "key", "old", "settle")
-
-    def __init__(
-        self, settle: Settle | None, changed: Job | None, old: Any, key: str | None
-    ) -> None:
-        self.settle = settle
-        self.changed = changed
-        self.old = old
-        self.key = key
 
 
 class Poller:
@@ -82,12 +65,11 @@ class Poller:
         self._store = store
         self._source = source
         self._policy = policy
-        self._next_delay = delay_function(policy)
+        self._answers = Answers(delay_function(policy), rng, batch_polling)
         self._throttle = throttle
         self._stats = stats
         self._health = health
         self._lease = lease
-        self._batch_polling = batch_polling
         self._random = rng
         self._on_state_change = on_state_change
         self._on_settled = on_settled
@@ -104,7 +86,7 @@ class Poller:
         self._waking = 0  # parked workers woken that have not run yet
         self._alarm = anyio.Event()  # wakes the timekeeper
         self._alarm_at = -math.inf  # when the timekeeper wakes by itself (-inf: no timekeeper)
-        self._pending_writes: list[tuple[Update, _Written | None]] = []
+        self._pending_writes: list[tuple[Update, Written | None]] = []
         self._pause_for: float | None = None  # a 429's pause, for the store to share
         self._pacing = throttle.max_rate is not None
         self._write_batch = max(1, int(getattr(store, "write_batch", 1)))
@@ -184,7 +166,7 @@ class Poller:
         if soonest < math.inf:
             self.wake(soonest)  # a timekeeper asleep till later must poll these
 
-    async def _write(self, update: Update, written: _Written | None = None) -> None:
+    async def _write(self, update: Update, written: Written | None = None) -> None:
         self._pending_writes.append((update, written))
         await self._written()
 
@@ -291,14 +273,14 @@ class Poller:
                 await self._fatal(exc)
                 return
             update = self._failed(claimed, exc, failure)
-            await self._write(update, self._ended(update, claimed))
+            await self._write(update, self._answers.ended(update, claimed))
             return
         self._stats.polls += 1
         if self._health.failures:
             self._answered()
         else:
             self._throttle.on_success()
-        update, written = self._observed(claimed, job)
+        update, written = self._answers.observed(claimed, job)
         await self._write(update, written)
 
     # -- a batch tag, by ListJobs ----------------------------------------------------------
@@ -321,20 +303,8 @@ class Poller:
             limited = failure.kind is FailureKind.RATE_LIMITED
             delay = max(self._throttle.resume_at - anyio.current_time(), 0.0) if limited else 0.0
             logger.debug("ListJobs for %s failed (%s)", tag, describe(exc))
-            updates: list[tuple[Update, _Written | None]] = [
-                (
-                    Reschedule(
-                        c.job_id,
-                        c.fence,
-                        delay,
-                        c.state,
-                        c.polls,
-                        c.failures,
-                        alone=not limited,
-                    ),
-                    None,
-                )
-                for c in claim.jobs
+            updates: list[tuple[Update, Written | None]] = [
+                (again(claimed, delay, alone=not limited), None) for claimed in claim.jobs
             ]
             updates.append((TagDone(tag, claim.fence, 0), None))
             self._pending_writes.extend(updates)
@@ -343,46 +313,19 @@ class Poller:
         self._stats.list_polls += 1
         self._answered()
         by_id = {job.id: job for job in jobs}
-        writes: list[tuple[Update, _Written | None]] = []
+        writes: list[tuple[Update, Written | None]] = []
         for claimed in claim.jobs:
             job = by_id.get(claimed.job_id)
             if job is None:  # left out of the list: ask for it by id, now
-                update = Reschedule(
-                    claimed.job_id,
-                    claimed.fence,
-                    0.0,
-                    claimed.state,
-                    claimed.polls,
-                    claimed.failures,
-                    alone=True,
-                )
-                writes.append((update, None))
+                writes.append((again(claimed, 0.0, alone=True), None))
             else:
-                writes.append(self._observed(claimed, job))
+                writes.append(self._answers.observed(claimed, job))
         listed = getattr(jobs, "total", len(jobs))
         writes.append((TagDone(tag, claim.fence, max(len(jobs), int(listed))), None))
         self._pending_writes.extend(writes)
         await self._written()
 
     # -- answers and failures ----------------------------------------------------------
-
-    def _observed(self, claimed: Claimed, job: Job) -> tuple[Update, _Written | None]:
-        """The update for an answer about ``claimed``: settle it, or poll again later."""
-        state = job.state
-        changed = job if state != claimed.state else None
-        if state in _TERMINAL:
-            settle = Settle(claimed.job_id, claimed.fence, job)
-            return settle, _Written(settle, changed, claimed.state, claimed.key)
-        polls = claimed.polls + 1
-        kind = claimed.kind
-        if kind is None:
-            kind = job.kind
-        tag = claimed.tag
-        if tag is None and job.custom_id is not None:
-            tag = batch_tag(job.custom_id, self._batch_polling)
-        delay = self._next_delay(polls, state, claimed.elapsed, kind, self._random.random())
-        update = Reschedule(claimed.job_id, claimed.fence, delay, state, polls, 0, job, kind, tag)
-        return update, (_Written(None, changed, claimed.state, claimed.key) if changed else None)
 
     async def _fatal(self, exc: Exception) -> None:
         """Rejected credentials: every wait ends with ``exc``, once what was answered is written.
@@ -410,14 +353,7 @@ class Poller:
         if failure.retry_after is not None:
             delay = max(delay, failure.retry_after)
         logger.debug("poll of %s failed (%s), next in %.2f s", claimed.job_id, describe(exc), delay)
-        return Reschedule(
-            claimed.job_id,
-            claimed.fence,
-            delay,
-            claimed.state,
-            claimed.polls,
-            failures,
-        )
+        return again(claimed, delay, failures=failures)
 
     def _classify(self, exc: Exception) -> Failure:
         try:
@@ -444,19 +380,7 @@ class Poller:
         while self._ready:
             claim = self._ready.popleft()
             for claimed in claim.jobs:
-                self._pending_writes.append(
-                    (
-                        Reschedule(
-                            claimed.job_id,
-                            claimed.fence,
-                            pause,
-                            claimed.state,
-                            claimed.polls,
-                            claimed.failures,
-                        ),
-                        None,
-                    )
-                )
+                self._pending_writes.append((again(claimed, pause), None))
             if claim.tag is not None:
                 self._pending_writes.append((TagDone(claim.tag, claim.fence, 0), None))
 
@@ -465,9 +389,3 @@ class Poller:
             self._health.answered()
             self._on_answer()
         self._throttle.on_success()
-
-    @staticmethod
-    def _ended(update: Update, claimed: Claimed) -> _Written | None:
-        if isinstance(update, Settle):
-            return _Written(update, None, None, claimed.key)
-        return None
