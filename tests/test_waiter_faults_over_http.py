@@ -10,8 +10,6 @@ nothing here asserts how long anything took.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import anyio
 import pytest
 import thousand_jobs
@@ -95,13 +93,6 @@ async def test_thousand_jobs_with_faults_over_loopback_each_end_once(
             ]
             jobs = await create_all(client, requests)
             thousand_jobs.inject_faults(fake)
-            seen: Counter[str] = Counter()
-            async with client.waiter(policy=SCALED, max_concurrency=32) as waiter:
-                async for job in waiter.as_completed(jobs):
-                    seen[job.id] += 1
-                    assert job.state.is_terminal
-                    assert job.state == fake.job(job.id)["state"]
-    thousand_jobs.check_each_ended_once(
-        fake, jobs, seen, waiter.stats, batch_polling=tag is not None
-    )
+            seen, stats = await thousand_jobs.wait_for_each(client, fake, jobs, SCALED)
+    thousand_jobs.check_each_ended_once(fake, jobs, seen, stats, batch_polling=tag is not None)
     assert fake.faults.injected(fault=F.DROP) > 0  # real connections, really dropped

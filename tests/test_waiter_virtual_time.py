@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from typing import Any
 
 import anyio
@@ -88,15 +87,8 @@ async def test_thousand_jobs_with_faults_each_end_once_with_the_right_outcome(
     thousand_jobs.inject_faults(fake)
     async with fake.client() as client:
         jobs = await submit(client, thousand_jobs.JOBS, custom_id=tag)
-        seen: Counter[str] = Counter()
-        async with client.waiter(policy=policy, max_concurrency=32) as waiter:
-            async for job in waiter.as_completed(jobs):
-                seen[job.id] += 1
-                assert job.state.is_terminal
-                assert job.state == fake.job(job.id)["state"]
-    thousand_jobs.check_each_ended_once(
-        fake, jobs, seen, waiter.stats, batch_polling=tag is not None
-    )
+        seen, stats = await thousand_jobs.wait_for_each(client, fake, jobs, policy)
+    thousand_jobs.check_each_ended_once(fake, jobs, seen, stats, batch_polling=tag is not None)
 
 
 async def test_the_exact_poll_schedule_of_a_policy() -> None:

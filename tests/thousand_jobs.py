@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from mediax_async import Job, State, WaiterStats
+from mediax_async import Job, MediaXClient, PollStrategy, State, WaiterStats
 from mediax_async.testing import FakeMediaX, LogNormalDuration, Profile, Schedule
 from mediax_async.testing import Fault as F
 
@@ -29,6 +29,19 @@ def inject_faults(fake: FakeMediaX) -> None:
     for action in ("GetJob", "ListJobs"):
         for fault in FAULTS:
             fake.faults.set_rate(fault, 0.02, action=action)
+
+
+async def wait_for_each(
+    client: MediaXClient, fake: FakeMediaX, jobs: Sequence[Job], policy: PollStrategy | None
+) -> tuple[Counter[str], WaiterStats]:
+    """Wait for every job through one waiter; how often each came out, and the waiter's stats."""
+    seen: Counter[str] = Counter()
+    async with client.waiter(policy=policy, max_concurrency=32) as waiter:
+        async for job in waiter.as_completed(jobs):
+            seen[job.id] += 1
+            assert job.state.is_terminal
+            assert job.state == fake.job(job.id)["state"]
+    return seen, waiter.stats
 
 
 def check_each_ended_once(
