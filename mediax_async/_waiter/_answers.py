@@ -34,8 +34,10 @@ class Written:
         self.key = key
 
 
-def again(claimed: Claimed, delay: float, *, alone: bool = False, failures: int = -1) -> Reschedule:
-    """Poll ``claimed`` again after ``delay``, as it was (``failures``: its count, if not as was).
+def again(
+    claimed: Claimed, delay: float, *, alone: bool = False, failures: int | None = None
+) -> Reschedule:
+    """Poll ``claimed`` again after ``delay``, as it was, or with a new count of ``failures``.
 
     ``alone``: by id next time, not through its batch tag.
     """
@@ -45,7 +47,7 @@ def again(claimed: Claimed, delay: float, *, alone: bool = False, failures: int 
         delay,
         claimed.state,
         claimed.polls,
-        claimed.failures if failures < 0 else failures,
+        claimed.failures if failures is None else failures,
         alone=alone,
     )
 
